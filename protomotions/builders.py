@@ -1,0 +1,107 @@
+"""Turns a composed Hydra config into objects: terrain → simulator → env.
+
+Backends are imported lazily by name, so a user without MuJoCo Warp or IsaacLab only meets
+them when selecting them, with a message that says what to install or what to use instead.
+"""
+
+from __future__ import annotations
+
+import importlib
+from dataclasses import fields
+
+from omegaconf import DictConfig, OmegaConf
+
+from protomotions.simulator.base import Simulator, SimulatorConfig
+
+SIMULATORS: dict[str, tuple[str, str, str, str]] = {
+    # name: (module, class, python package it needs, how to get it)
+    "mujoco": ("protomotions.simulator.mujoco.simulator", "MujocoSimulator", "mujoco", "pip install mujoco"),
+    "mjwarp": (
+        "protomotions.simulator.mjwarp.simulator", "MjwarpSimulator", "mujoco_warp",
+        "pip install 'protomotions[gpu]' (mujoco-warp, warp-lang; needs an NVIDIA GPU)",
+    ),
+    "isaaclab": (
+        "protomotions.simulator.isaaclab.simulator", "IsaacLabSimulator", "isaaclab",
+        "install Isaac Sim and IsaacLab (https://isaac-sim.github.io/IsaacLab)",
+    ),
+}
+
+
+class SimulatorUnavailableError(RuntimeError):
+    """The selected simulator backend cannot be imported on this machine."""
+
+
+class ConfigError(ValueError):
+    """The composed configuration is incomplete or inconsistent."""
+
+
+def require_keys(cfg: DictConfig, *keys: str) -> None:
+    for key in keys:
+        if OmegaConf.select(cfg, key, default=None) is None:
+            hint = {
+                "simulator": "+simulator=mujoco (or mjwarp, isaaclab)",
+                "robot": "+robot=smpl",
+                "env": "+exp=<experiment>, e.g. +exp=masked_mimic/steering_training",
+                "agent": "+exp=<experiment>",
+                "terrain": "+exp=<experiment> (it picks /terrain: flat or complex)",
+            }.get(key, f"{key}=...")
+            raise ConfigError(f"Error: the configuration has no '{key}'; add {hint} to the command line")
+
+
+def dataclass_from_config(cls, cfg, where: str):
+    """``cls(**cfg)`` with an error that names the config path and the valid keys."""
+    values = OmegaConf.to_container(cfg, resolve=True) if isinstance(cfg, DictConfig) else dict(cfg or {})
+    valid = {f.name for f in fields(cls)}
+    unknown = sorted(set(values) - valid)
+    if unknown:
+        raise ConfigError(f"Error: unknown key(s) {unknown} in '{where}'; valid keys: {sorted(valid)}")
+    return cls(**values)
+
+
+def build_terrain(cfg: DictConfig):
+    from protomotions.terrain import TerrainConfig, build_terrain as _build
+
+    return _build(dataclass_from_config(TerrainConfig, cfg.terrain, "terrain"))
+
+
+def simulator_class(name: str) -> type[Simulator]:
+    if name not in SIMULATORS:
+        raise ConfigError(f"Error: unknown simulator '{name}'; choose one of {sorted(SIMULATORS)} (+simulator=NAME)")
+    module, cls_name, package, remedy = SIMULATORS[name]
+    try:
+        return getattr(importlib.import_module(module), cls_name)
+    except ImportError as e:
+        detail = str(e) or type(e).__name__
+        raise SimulatorUnavailableError(
+            f"Error: simulator '{name}' needs the Python package '{package}', which cannot be imported ({detail}).\n"
+            f"  Install it: {remedy}\n"
+            f"  Or use the embedded default: +simulator=mujoco"
+        ) from e
+
+
+def build_simulator(cfg: DictConfig, terrain, device: str = "cpu") -> Simulator:
+    require_keys(cfg, "simulator")
+    sim_cfg = dataclass_from_config(
+        SimulatorConfig,
+        {**OmegaConf.to_container(cfg.simulator.config, resolve=True), "num_envs": cfg.num_envs, "device": device,
+         "headless": cfg.headless},
+        "simulator.config",
+    )
+    return simulator_class(cfg.simulator.name)(sim_cfg, terrain)
+
+
+def build_env(cfg: DictConfig, simulator: Simulator, terrain, **extra):
+    require_keys(cfg, "env")
+    from hydra.utils import get_class
+
+    env_cls = get_class(cfg.env._target_)
+    env_config = dataclass_from_config(env_cls.config_class, cfg.env.config, "env.config")
+    return env_cls(env_config, simulator, terrain, seed=int(cfg.seed), **extra)
+
+
+def build_agent(cfg: DictConfig, fabric, env):
+    """Agents expose ``from_run_config(cfg, fabric, env)`` and ``fit()``."""
+    require_keys(cfg, "agent")
+    from hydra.utils import get_class
+
+    return get_class(cfg.agent._target_).from_run_config(cfg, fabric, env)

@@ -1,0 +1,170 @@
+"""The base humanoid env: observations, PD actions, fall termination, resets.
+
+It talks to any :class:`~protomotions.simulator.base.Simulator` and never imports a backend.
+Task envs (mimic, steering, path following) subclass it and override the hooks
+``reset_state``, ``on_reset``, ``task_observations``, ``compute_reward`` and
+``task_terminated``. The loop contract is in ``envs/README_INTERFACE.md``:
+``step`` returns observations *before* resets; the runner then calls ``reset(done_ids)``.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import torch
+
+from protomotions.envs.obs import SELF_OBS_SIZE, has_fallen, self_obs_h
+from protomotions.robot import smpl
+from protomotions.simulator.base import ResetState, RobotState, Simulator
+from protomotions.terrain.base import Terrain
+from protomotions.utils.rotations import yaw_quat
+
+HEIGHTMAP_SIZE = 256  # 16 × 16 samples
+
+
+@dataclass
+class BaseEnvConfig:
+    max_episode_length: int = 300
+    """Steps (at 30 Hz) before a time-out (truncation, bootstrapped)."""
+    action_scale: float = math.pi
+    """PD target = action_scale · tanh(action) radians for every DoF."""
+    termination_height: float = 0.15
+    """A non-foot body below this height (m above terrain) while touching the ground ends the episode."""
+    head_termination_height: float = 0.3
+    enable_fall_termination: bool = True
+    use_terrain_obs: bool = True
+    """Add the 16×16 heightmap around the root (256 values) to the observations."""
+    spawn_height_offset: float = 0.05
+    """Extra clearance (m) above the terrain when spawning, so no geom starts inside the ground."""
+    random_yaw_on_reset: bool = True
+
+
+class BaseEnv:
+    config_class = BaseEnvConfig
+
+    def __init__(self, config: BaseEnvConfig, simulator: Simulator, terrain: Terrain, seed: int = 0) -> None:
+        self.config = config
+        self.simulator = simulator
+        self.terrain = terrain
+        self.num_envs = simulator.num_envs
+        self.device = simulator.device
+        self.dt = simulator.config.control_dt
+        self.action_dim = smpl.NUM_DOFS
+        self.generator = torch.Generator(device=self.device).manual_seed(seed)
+
+        n, dev = self.num_envs, self.device
+        self.progress = torch.zeros(n, dtype=torch.long, device=dev)
+        self.prev_actions = torch.zeros(n, self.action_dim, device=dev)
+        self.spawn_xy = torch.as_tensor(terrain.spawn_xy, dtype=torch.float32, device=dev)
+
+        foot_ids = [smpl.BODY_NAMES.index(b) for b in smpl.FOOT_BODY_NAMES]
+        self.fall_body_mask = torch.ones(smpl.NUM_BODIES, dtype=torch.bool, device=dev)
+        self.fall_body_mask[foot_ids] = False
+        self.termination_heights = torch.full((smpl.NUM_BODIES,), config.termination_height, device=dev)
+        self.termination_heights[smpl.BODY_NAMES.index("Head")] = config.head_termination_height
+
+        self.obs_spec: dict[str, int] = {"self_obs": SELF_OBS_SIZE, "prev_actions": self.action_dim}
+        if config.use_terrain_obs:
+            self.obs_spec["terrain"] = HEIGHTMAP_SIZE
+        self.obs_spec.update(self.task_obs_spec())
+        self._heightmap = None
+        if config.use_terrain_obs:
+            from protomotions.terrain.heightmap import HeightmapSampler
+
+            self._heightmap = HeightmapSampler(terrain, device=dev)
+
+    # --- the loop ----------------------------------------------------------------------------
+    def reset(self, env_ids: torch.Tensor | None = None) -> dict[str, torch.Tensor]:
+        if env_ids is None:
+            env_ids = torch.arange(self.num_envs, device=self.device)
+        env_ids = env_ids.to(self.device).long().flatten()
+        if env_ids.numel() > 0:
+            self.simulator.reset_envs(env_ids, self.reset_state(env_ids))
+            self.progress[env_ids] = 0
+            self.prev_actions[env_ids] = 0.0
+            self.on_reset(env_ids)
+        return self.observations()
+
+    def step(self, actions: torch.Tensor):
+        """Apply actions (N, 69) → (obs, reward (N,), terminated (N,), truncated (N,), extras)."""
+        assert actions.shape == (self.num_envs, self.action_dim), actions.shape
+        self.prev_actions = actions.detach().clone()
+        self.simulator.step(self.action_to_pd_targets(actions.detach()))
+        self.progress += 1
+        self.post_physics_step()
+        obs = self.observations()
+        reward, terms = self.compute_reward()
+        terminated = self.task_terminated()
+        if self.config.enable_fall_termination:
+            terminated = terminated | (self.fallen() & (self.progress > 1))
+        truncated = (self.progress >= self.config.max_episode_length) & ~terminated
+        extras = {f"rewards/{k}": v for k, v in terms.items()}
+        extras["episode_length"] = self.progress.clone()
+        return obs, reward, terminated, truncated, extras
+
+    # --- building blocks ---------------------------------------------------------------------
+    def action_to_pd_targets(self, actions: torch.Tensor) -> torch.Tensor:
+        return self.config.action_scale * torch.tanh(actions)
+
+    @property
+    def state(self) -> RobotState:
+        return self.simulator.get_state()
+
+    def ground_height(self, xy: torch.Tensor) -> torch.Tensor:
+        return self.terrain.height_at(xy)
+
+    def fallen(self) -> torch.Tensor:
+        s = self.state
+        body_height = s.body_pos[..., 2] - self.ground_height(s.body_pos[..., :2])
+        return has_fallen(s.contact_forces, body_height, self.fall_body_mask, self.termination_heights)
+
+    def observations(self) -> dict[str, torch.Tensor]:
+        s = self.state
+        obs = {
+            "self_obs": self_obs_h(s.body_pos, s.body_rot, s.body_vel, s.body_ang_vel, self.ground_height(s.root_pos[:, :2])),
+            "prev_actions": self.prev_actions,
+        }
+        if self._heightmap is not None:
+            obs["terrain"] = self._heightmap.sample(s.root_pos, s.root_rot)
+        obs.update(self.task_observations())
+        return obs
+
+    def default_reset_state(self, env_ids: torch.Tensor) -> ResetState:
+        """Rest pose standing on a random spawn point with a random heading."""
+        m = env_ids.numel()
+        pick = torch.randint(len(self.spawn_xy), (m,), device=self.device, generator=self.generator)
+        xy = self.spawn_xy[pick]
+        ground = self.ground_height(xy)
+        root_pos = torch.cat([xy, (ground + smpl.default_root_height() + self.config.spawn_height_offset)[:, None]], -1)
+        yaw = torch.zeros(m, device=self.device)
+        if self.config.random_yaw_on_reset:
+            yaw = (torch.rand(m, device=self.device, generator=self.generator) * 2 - 1) * math.pi
+        zeros3 = torch.zeros(m, 3, device=self.device)
+        dofs = torch.zeros(m, smpl.NUM_DOFS, device=self.device)
+        return ResetState(root_pos, yaw_quat(yaw), zeros3, zeros3.clone(), dofs, dofs.clone())
+
+    # --- hooks for task envs -----------------------------------------------------------------
+    def reset_state(self, env_ids: torch.Tensor) -> ResetState:
+        return self.default_reset_state(env_ids)
+
+    def on_reset(self, env_ids: torch.Tensor) -> None:
+        """Task bookkeeping for freshly reset envs (new commands, targets, ...)."""
+
+    def post_physics_step(self) -> None:
+        """Task bookkeeping after physics, before observations (advance commands, ...)."""
+
+    def task_obs_spec(self) -> dict[str, int]:
+        return {}
+
+    def task_observations(self) -> dict[str, torch.Tensor]:
+        return {}
+
+    def compute_reward(self) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
+        return torch.zeros(self.num_envs, device=self.device), {}
+
+    def task_terminated(self) -> torch.Tensor:
+        return torch.zeros(self.num_envs, dtype=torch.bool, device=self.device)
+
+    def close(self) -> None:
+        self.simulator.close()

@@ -1,0 +1,79 @@
+"""Train an agent: ``python protomotions/train_agent.py +exp=... +robot=smpl +simulator=mujoco experiment_name=NAME``.
+
+Resuming: when ``results/<experiment_name>/last.ckpt`` exists (and no ``checkpoint=`` is given) the
+run continues from it with the configuration saved beside it; only the run-control keys in
+``RESUME_OVERRIDABLE`` may change on the command line.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from pathlib import Path
+
+import hydra
+from omegaconf import DictConfig, OmegaConf
+
+RESUME_OVERRIDABLE = ("training_max_steps", "headless", "num_envs", "ngpu", "nodes", "simulator")
+
+
+def resolve_run_config(cfg: DictConfig) -> DictConfig:
+    """Saved config of an existing run (plus run-control overrides), or the composed one."""
+    save_dir = Path(cfg.save_dir)
+    if cfg.checkpoint is None and (save_dir / "last.ckpt").exists() and (save_dir / "config.yaml").exists():
+        saved = OmegaConf.load(save_dir / "config.yaml")
+        for key in RESUME_OVERRIDABLE:
+            if key in cfg:
+                OmegaConf.update(saved, key, cfg[key], merge=False)
+        saved.checkpoint = str(save_dir / "last.ckpt")
+        print(f"Resuming {save_dir}/last.ckpt with {save_dir}/config.yaml")
+        return saved
+    return cfg
+
+
+def check_paths(cfg: DictConfig) -> None:
+    motion_file = cfg.get("motion_file")
+    if motion_file and not Path(motion_file).exists():
+        raise FileNotFoundError(f"Error: Motion file not found: {motion_file}")
+    expert = OmegaConf.select(cfg, "agent.config.expert_model_path", default=None)
+    if expert and not Path(expert).exists():
+        raise FileNotFoundError(f"Error: Expert model path not found: {expert}")
+
+
+def train(cfg: DictConfig) -> dict:
+    from protomotions.agents.fabric_setup import build_fabric
+    from protomotions.builders import build_agent, build_env, build_simulator, build_terrain, require_keys
+
+    require_keys(cfg, "robot", "simulator", "env", "agent", "terrain")
+    cfg = resolve_run_config(cfg)
+    check_paths(cfg)
+    fabric = build_fabric(cfg)
+    fabric.seed_everything(int(cfg.seed) + fabric.global_rank)
+    save_dir = Path(cfg.save_dir)
+    if fabric.is_global_zero:
+        save_dir.mkdir(parents=True, exist_ok=True)
+        OmegaConf.save(cfg, save_dir / "config.yaml")
+    terrain = build_terrain(cfg)
+    simulator = build_simulator(cfg, terrain, device=str(fabric.device))
+    env = build_env(cfg, simulator, terrain)
+    agent = build_agent(cfg, fabric, env)
+    try:
+        return agent.fit()
+    finally:
+        env.close()
+
+
+@hydra.main(config_path="config", config_name="base", version_base="1.3")
+def main(cfg: DictConfig) -> None:
+    from protomotions.builders import ConfigError, SimulatorUnavailableError
+
+    try:
+        train(cfg)
+    except (FileNotFoundError, SimulatorUnavailableError, ConfigError) as e:
+        print(str(e), file=sys.stderr)
+        sys.exit(2)
+
+
+if __name__ == "__main__":
+    os.environ.setdefault("HYDRA_FULL_ERROR", "1")
+    main()
