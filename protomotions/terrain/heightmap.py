@@ -1,0 +1,53 @@
+"""Heightmap observation: terrain heights on a small grid that turns with the root's heading.
+
+Point (a, b) of the grid, a and b in linspace(-extent, extent, n), lies at
+``root_xy + R(yaw) · (a, b)``: a runs along the heading, b to its left. Points are flattened with
+a as the outer index, so observation k = a_index · n + b_index. Value = root z − terrain height,
+which is positive for ground below the root.
+"""
+
+from __future__ import annotations
+
+import torch
+
+from protomotions.terrain.base import Terrain
+from protomotions.utils.rotations import heading_angle
+
+
+def heightmap_offsets(num_per_side: int = 16, extent: float = 1.0, device=None, dtype=torch.float32) -> torch.Tensor:
+    """Heading-frame xy offsets (num_per_side², 2), outer index along the heading."""
+    axis = torch.linspace(-extent, extent, num_per_side, device=device, dtype=dtype)
+    a, b = torch.meshgrid(axis, axis, indexing="ij")
+    return torch.stack([a.reshape(-1), b.reshape(-1)], dim=-1)
+
+
+def ground_height_under(terrain: Terrain, xy: torch.Tensor) -> torch.Tensor:
+    """Terrain height (...) under world points ``xy`` (..., 2); xyz input uses its first two columns."""
+    return terrain.height_at(xy[..., :2])
+
+
+class HeightmapSampler:
+    """Batched heightmap observation for many roots sharing one terrain."""
+
+    def __init__(self, terrain: Terrain, num_per_side: int = 16, extent: float = 1.0) -> None:
+        self.terrain = terrain
+        self.num_per_side = num_per_side
+        self.extent = extent
+        self._offsets = heightmap_offsets(num_per_side, extent)
+
+    @property
+    def num_points(self) -> int:
+        return self.num_per_side**2
+
+    def points(self, root_pos: torch.Tensor, root_rot: torch.Tensor) -> torch.Tensor:
+        """World xy of the samples (N, P, 2) for roots ``root_pos`` (N, 3) and xyzw ``root_rot`` (N, 4)."""
+        off = self._offsets.to(device=root_pos.device, dtype=root_pos.dtype)
+        yaw = heading_angle(root_rot)
+        c, s = torch.cos(yaw)[:, None], torch.sin(yaw)[:, None]
+        x = c * off[:, 0] - s * off[:, 1]
+        y = s * off[:, 0] + c * off[:, 1]
+        return torch.stack([x, y], dim=-1) + root_pos[:, None, :2]
+
+    def __call__(self, root_pos: torch.Tensor, root_rot: torch.Tensor) -> torch.Tensor:
+        """Observation (N, P): root z minus the terrain height at each sample point."""
+        return root_pos[:, 2:3] - self.terrain.height_at(self.points(root_pos, root_rot))
