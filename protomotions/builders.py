@@ -96,7 +96,17 @@ def build_env(cfg: DictConfig, simulator: Simulator, terrain, **extra):
 
     env_cls = get_class(cfg.env._target_)
     env_config = dataclass_from_config(env_cls.config_class, cfg.env.config, "env.config")
+    if getattr(env_cls, "needs_motion_lib", False) and "motion_lib" not in extra:
+        extra["motion_lib"] = build_motion_lib(cfg, simulator.device)
     return env_cls(env_config, simulator, terrain, seed=int(cfg.seed), **extra)
+
+
+def build_motion_lib(cfg: DictConfig, device):
+    from protomotions.motion.motion_lib import MotionLib
+
+    if not cfg.get("motion_file"):
+        raise ConfigError("Error: this experiment tracks motions: set motion_file=<.npy or .yaml>")
+    return MotionLib(cfg.motion_file, device=device)
 
 
 def build_agent(cfg: DictConfig, fabric, env):

@@ -72,7 +72,7 @@ class BaseEnv:
         if config.use_terrain_obs:
             from protomotions.terrain.heightmap import HeightmapSampler
 
-            self._heightmap = HeightmapSampler(terrain, device=dev)
+            self._heightmap = HeightmapSampler(terrain)
 
     # --- the loop ----------------------------------------------------------------------------
     def reset(self, env_ids: torch.Tensor | None = None) -> dict[str, torch.Tensor]:
@@ -126,7 +126,7 @@ class BaseEnv:
             "prev_actions": self.prev_actions,
         }
         if self._heightmap is not None:
-            obs["terrain"] = self._heightmap.sample(s.root_pos, s.root_rot)
+            obs["terrain"] = self._heightmap(s.root_pos, s.root_rot)
         obs.update(self.task_observations())
         return obs
 

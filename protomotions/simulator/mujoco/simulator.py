@@ -38,8 +38,10 @@ class MujocoSimulator(Simulator):
         m = self.model
         if m.nu != smpl.NUM_DOFS or m.nq != 7 + smpl.NUM_DOFS:
             raise ValueError(f"{mjcf_path}: expected a free root and {smpl.NUM_DOFS} hinge actuators, got nq={m.nq} nu={m.nu}")
-        self._body_ids = np.array([mujoco.mj_name2id(m, mujoco.mjtObj.mjOBJ_BODY, n) for n in smpl.BODY_NAMES])
-        self._actuator_qpos = m.actuator_trnid[:, 0]  # joint ids, in DOF_NAMES order by construction
+        body_ids = [mujoco.mj_name2id(m, mujoco.mjtObj.mjOBJ_BODY, n) for n in smpl.BODY_NAMES]
+        if body_ids != list(range(1, smpl.NUM_BODIES + 1)):
+            raise ValueError(f"{mjcf_path}: bodies must follow the world body in SMPL order {smpl.BODY_NAMES}")
+        self._bodies = slice(1, smpl.NUM_BODIES + 1)  # a slice, not fancy indexing: copies stay cheap
         n = config.num_envs
         self.datas = [mujoco.MjData(m) for _ in range(n)]
         self.num_threads = config.num_threads or min(os.cpu_count() or 1, n)
@@ -47,7 +49,7 @@ class MujocoSimulator(Simulator):
         bounds = np.linspace(0, n, self.num_threads + 1).astype(int)
         self._chunks = [(int(a), int(b)) for a, b in zip(bounds[:-1], bounds[1:]) if b > a]
 
-        nb = len(self._body_ids)
+        nb = smpl.NUM_BODIES
         self._ctrl = np.zeros((n, m.nu))
         self._qpos = np.zeros((n, m.nq))
         self._qvel = np.zeros((n, m.nv))
@@ -69,14 +71,14 @@ class MujocoSimulator(Simulator):
         mujoco.mj_comPos(m, d)
         mujoco.mj_comVel(m, d)
         mujoco.mj_rnePostConstraint(m, d)
-        ids = self._body_ids
+        b = self._bodies
         self._qpos[i] = d.qpos
         self._qvel[i] = d.qvel
-        self._xpos[i] = d.xpos[ids]
-        self._xquat[i] = d.xquat[ids]
-        self._cvel[i] = d.cvel[ids]
-        self._com[i] = d.subtree_com[ids[0]]
-        self._cfrc_ext[i] = d.cfrc_ext[ids]
+        self._xpos[i] = d.xpos[b]
+        self._xquat[i] = d.xquat[b]
+        self._cvel[i] = d.cvel[b]
+        self._com[i] = d.subtree_com[1]
+        self._cfrc_ext[i] = d.cfrc_ext[b]
 
     def _step_chunk(self, lo: int, hi: int, nstep: int) -> None:
         m = self.model

@@ -1,0 +1,122 @@
+"""Throughput of the base env (physics + observations + resets) against raw physics.
+
+    python benchmarks/bench_sim.py --simulator mujoco --num_envs 64 --steps 300
+
+Runs the base humanoid env with random actions, then (mujoco only) a raw loop of ``mj_step``
+on the same model, the same number of MjData and the same thread count, with the same random
+PD-target distribution. Last line, exactly: ``env_steps_per_s=<number> raw_ratio=<number>``
+(raw_ratio = env throughput / raw throughput; "nan" where there is no raw loop).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import os
+import platform
+import time
+from concurrent.futures import ThreadPoolExecutor
+
+import numpy as np
+import torch
+
+from protomotions.builders import simulator_class
+from protomotions.envs.base_env import BaseEnv, BaseEnvConfig
+from protomotions.simulator.base import SimulatorConfig
+from protomotions.terrain import TerrainConfig, build_terrain
+
+
+def bench_env(args) -> tuple[float, BaseEnv]:
+    terrain = build_terrain(TerrainConfig(terrain_type=args.terrain))
+    sim_cfg = SimulatorConfig(num_envs=args.num_envs, device=args.device, num_threads=args.threads)
+    sim = simulator_class(args.simulator)(sim_cfg, terrain)
+    env = BaseEnv(BaseEnvConfig(use_terrain_obs=args.terrain != "flat"), sim, terrain, seed=0)
+    g = torch.Generator(device=env.device).manual_seed(0)
+
+    def run(steps: int) -> None:
+        for _ in range(steps):
+            actions = args.action_std * torch.randn(env.num_envs, env.action_dim, device=env.device, generator=g)
+            _, _, terminated, truncated, _ = env.step(actions)
+            done = terminated | truncated
+            env.reset(done.nonzero().flatten())  # the runner's pattern: every step, maybe empty
+
+    env.reset()
+    run(args.warmup)
+    if env.device.type == "cuda":
+        torch.cuda.synchronize()
+    start = time.perf_counter()
+    run(args.steps)
+    if env.device.type == "cuda":
+        torch.cuda.synchronize()
+    return args.steps * args.num_envs / (time.perf_counter() - start), env
+
+
+def bench_raw_mujoco(args, env: BaseEnv) -> float:
+    """mj_step only, on copies of the env's MjData, same threads and chunking, random PD targets."""
+    import mujoco
+
+    sim = env.simulator
+    model, datas = sim.model, [mujoco.MjData(sim.model) for _ in range(args.num_envs)]
+    for d, src in zip(datas, sim.datas):
+        d.qpos[:] = src.qpos
+    rng = np.random.default_rng(0)
+    ctrl = np.zeros((args.num_envs, model.nu))
+    decimation = sim.config.decimation
+
+    def chunk(lo: int, hi: int) -> None:
+        for i in range(lo, hi):
+            datas[i].ctrl[:] = ctrl[i]
+            mujoco.mj_step(model, datas[i], decimation)
+
+    pool = ThreadPoolExecutor(sim.num_threads)
+
+    def run(steps: int) -> None:
+        for _ in range(steps):
+            ctrl[:] = math.pi * np.tanh(args.action_std * rng.standard_normal(ctrl.shape))
+            for f in [pool.submit(chunk, lo, hi) for lo, hi in sim._chunks]:
+                f.result()
+
+    run(args.warmup)
+    start = time.perf_counter()
+    run(args.steps)
+    rate = args.steps * args.num_envs / (time.perf_counter() - start)
+    pool.shutdown()
+    return rate
+
+
+def main() -> None:
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--simulator", default="mujoco", choices=["mujoco", "mjwarp"])
+    p.add_argument("--num_envs", type=int, default=64)
+    p.add_argument("--steps", type=int, default=300)
+    p.add_argument("--warmup", type=int, default=20)
+    p.add_argument("--threads", type=int, default=0, help="CPU threads (0 = one per core)")
+    p.add_argument("--terrain", default="flat", choices=["flat", "complex"])
+    p.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
+    p.add_argument("--action_std", type=float, default=0.5)
+    p.add_argument("--json", default=None, help="also write the results to this JSON file")
+    args = p.parse_args()
+    if args.simulator == "mujoco":
+        args.device = "cpu"
+
+    env_rate, env = bench_env(args)
+    raw_rate = bench_raw_mujoco(args, env) if args.simulator == "mujoco" else float("nan")
+    threads = getattr(env.simulator, "num_threads", 0)
+    env.close()
+    result = {
+        "simulator": args.simulator, "num_envs": args.num_envs, "steps": args.steps, "terrain": args.terrain,
+        "threads": threads, "cores": os.cpu_count(), "env_steps_per_s": env_rate, "raw_env_steps_per_s": raw_rate,
+        "raw_ratio": env_rate / raw_rate, "per_core": env_rate / max(threads, 1),
+        "device": args.device if args.device == "cpu" else torch.cuda.get_device_name(),
+        "cpu": platform.processor() or platform.machine(), "date": time.strftime("%Y-%m-%d"),
+    }
+    print(json.dumps(result))
+    if args.json:
+        with open(args.json, "w") as f:
+            json.dump(result, f, indent=2)
+    print(f"env_steps_per_s={env_rate:.1f} raw_ratio={env_rate / raw_rate:.3f}")
+
+
+if __name__ == "__main__":
+    main()

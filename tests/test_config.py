@@ -1,0 +1,66 @@
+import sys
+
+import pytest
+from hydra import compose, initialize_config_module
+from hydra.errors import ConfigCompositionException
+from omegaconf import OmegaConf
+
+from protomotions.builders import ConfigError, SimulatorUnavailableError, dataclass_from_config, simulator_class
+from protomotions.envs.base_env import BaseEnvConfig
+from protomotions.simulator.base import SimulatorConfig
+
+
+def compose_cfg(*overrides):
+    with initialize_config_module("protomotions.config", version_base="1.3"):
+        return compose("base", overrides=list(overrides))
+
+
+@pytest.mark.parametrize("simulator", ["mujoco", "mjwarp", "isaaclab"])
+def test_smoke_experiment_composes_for_every_simulator(simulator):
+    cfg = compose_cfg("+exp=smoke/random_policy", "+robot=smpl", f"+simulator={simulator}", "experiment_name=t")
+    assert cfg.simulator.name == simulator
+    assert cfg.robot.num_dofs == 69
+    assert cfg.save_dir == "results/t"
+    sim_cfg = SimulatorConfig(**OmegaConf.to_container(cfg.simulator.config))
+    assert abs(sim_cfg.physics_dt * sim_cfg.decimation - 1 / 30) < 1e-9  # 30 Hz control everywhere
+    env_cfg = dataclass_from_config(BaseEnvConfig, cfg.env.config, "env.config")
+    assert env_cfg.max_episode_length == 300
+
+
+def test_top_level_overrides_apply():
+    cfg = compose_cfg("+exp=smoke/random_policy", "+robot=smpl", "+simulator=mujoco", "experiment_name=t",
+                      "num_envs=8", "seed=3", "headless=false", "training_max_steps=123", "ngpu=2", "nodes=1")
+    assert (cfg.num_envs, cfg.seed, cfg.headless, cfg.training_max_steps, cfg.ngpu) == (8, 3, False, 123, 2)
+
+
+def test_unknown_override_key_is_an_error():
+    with pytest.raises(ConfigCompositionException):
+        compose_cfg("+exp=smoke/random_policy", "+robot=smpl", "+simulator=mujoco", "experiment_name=t", "env.config.no_such_key=1")
+
+
+def test_unknown_key_in_a_config_file_names_the_path():
+    with pytest.raises(ConfigError, match=r"unknown key\(s\) \['typo'\] in 'env.config'"):
+        dataclass_from_config(BaseEnvConfig, {"typo": 1}, "env.config")
+
+
+def test_missing_backend_message_names_package_and_remedy(monkeypatch):
+    monkeypatch.setitem(sys.modules, "mujoco_warp", None)  # as if not installed
+    monkeypatch.delitem(sys.modules, "protomotions.simulator.mjwarp.simulator", raising=False)
+    with pytest.raises(SimulatorUnavailableError) as e:
+        simulator_class("mjwarp")
+    assert "mujoco_warp" in str(e.value) and "+simulator=mujoco" in str(e.value) and "pip install" in str(e.value)
+
+
+def test_isaaclab_without_isaaclab_says_what_to_do():
+    try:
+        import isaaclab  # noqa: F401
+        pytest.skip("IsaacLab is installed here")
+    except ImportError:
+        pass
+    with pytest.raises(SimulatorUnavailableError, match=r"\+simulator=mujoco"):
+        simulator_class("isaaclab")
+
+
+def test_unknown_simulator_lists_choices():
+    with pytest.raises(ConfigError, match="mjwarp"):
+        simulator_class("physx")
