@@ -69,7 +69,7 @@ def main(cfg: DictConfig) -> None:
 
     try:
         train(cfg)
-    except (FileNotFoundError, SimulatorUnavailableError, ConfigError) as e:
+    except (FileNotFoundError, ImportError, SimulatorUnavailableError, ConfigError) as e:
         print(str(e), file=sys.stderr)
         sys.exit(2)
 
