@@ -1,0 +1,1 @@
+"""PPO core: rollout storage, GAE, actor-critic model and the agent."""
