@@ -87,7 +87,11 @@ def build_simulator(cfg: DictConfig, terrain, device: str = "cpu") -> Simulator:
          "headless": cfg.headless},
         "simulator.config",
     )
-    return simulator_class(cfg.simulator.name)(sim_cfg, terrain)
+    sim_cls = simulator_class(cfg.simulator.name)
+    try:
+        return sim_cls(sim_cfg, terrain)
+    except ImportError as e:  # backends that import their heavy packages lazily, at construction
+        raise SimulatorUnavailableError(str(e)) from e
 
 
 def build_env(cfg: DictConfig, simulator: Simulator, terrain, **extra):

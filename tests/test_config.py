@@ -5,7 +5,9 @@ from hydra import compose, initialize_config_module
 from hydra.errors import ConfigCompositionException
 from omegaconf import OmegaConf
 
-from protomotions.builders import ConfigError, SimulatorUnavailableError, dataclass_from_config, simulator_class
+from protomotions.builders import (
+    ConfigError, SimulatorUnavailableError, build_simulator, dataclass_from_config, simulator_class,
+)
 from protomotions.envs.base_env import BaseEnvConfig
 from protomotions.simulator.base import SimulatorConfig
 
@@ -57,8 +59,9 @@ def test_isaaclab_without_isaaclab_says_what_to_do():
         pytest.skip("IsaacLab is installed here")
     except ImportError:
         pass
+    cfg = compose_cfg("+exp=smoke/random_policy", "+robot=smpl", "+simulator=isaaclab", "experiment_name=t")
     with pytest.raises(SimulatorUnavailableError, match=r"\+simulator=mujoco"):
-        simulator_class("isaaclab")
+        build_simulator(cfg, None)
 
 
 def test_unknown_simulator_lists_choices():

@@ -31,9 +31,11 @@ class Terrain:
             return torch.zeros(xy.shape[:-1], device=xy.device, dtype=xy.dtype)
         grid = self._heights_tensor(xy.device, xy.dtype)
         nx, ny = grid.shape
-        u = (xy[..., 0] / self.horizontal_scale).clamp(0, nx - 1.001)
-        v = (xy[..., 1] / self.horizontal_scale).clamp(0, ny - 1.001)
-        i0, j0 = u.floor().long(), v.floor().long()
+        u = (xy[..., 0] / self.horizontal_scale).clamp(0, nx - 1)
+        v = (xy[..., 1] / self.horizontal_scale).clamp(0, ny - 1)
+        # the last cell owns the far edge, so the far border reads exactly heights[-1]
+        i0 = u.floor().long().clamp(max=nx - 2)
+        j0 = v.floor().long().clamp(max=ny - 2)
         fu, fv = u - i0, v - j0
         h00 = grid[i0, j0]
         h10 = grid[i0 + 1, j0]
