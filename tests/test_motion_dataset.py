@@ -1,0 +1,56 @@
+"""The shipped clips meet the quality targets and rebuild from the raw CMU files."""
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from protomotions.motion import retarget
+from protomotions.motion.build_dataset import WALK_CLIP, load_source
+from protomotions.motion.info import clip_info
+from protomotions.motion.motion_file import load_motion, load_motion_list
+
+REPO = Path(__file__).resolve().parents[1]
+MOTIONS = REPO / "data" / "motions"
+DATA = REPO.parent / "shared" / "data"
+
+
+def _meets_targets(info: dict) -> None:
+    assert info["max_penetration_m"] <= 0.02
+    assert info["foot_skate_mps"] <= 0.10
+    assert info["joint_limit_violations"] == 0
+
+
+def test_walk_clip_meets_targets_via_cli():
+    out = subprocess.run([sys.executable, "-m", "protomotions.motion.info", str(MOTIONS / "smpl_humanoid_walk.npy")],
+                         capture_output=True, text=True, check=True).stdout.strip().splitlines()
+    assert len(out) == 1
+    info = json.loads(out[0])
+    assert info["fps"] == 30.0 and info["duration_s"] >= 3.0
+    _meets_targets(info)
+    clip = load_motion(MOTIONS / "smpl_humanoid_walk.npy")
+    root = clip["root_pos"]
+    assert root[-1, 0] - root[0, 0] > 3.0  # walks forward along +x, nearly straight
+    assert abs(root[-1, 1] - root[0, 1]) < 0.3
+
+
+def test_every_listed_clip_meets_targets_and_data_is_small():
+    entries = load_motion_list(MOTIONS / "locomotion.yaml")
+    assert len(entries) >= 10 and all(e[1] > 0 for e in entries)
+    assert {lab for e in entries for lab in e[2]["labels"]} >= {"walk", "run", "turn", "stop"}
+    for path, _, _ in entries:
+        _meets_targets(clip_info(load_motion(path)))
+    assert sum(p.stat().st_size for p in MOTIONS.iterdir()) < 5e6
+    assert "NSF EIA-0196217" in (MOTIONS / "DATA_LICENSE.md").read_text()
+
+
+@pytest.mark.skipif(not (DATA / "cmu_asfamc").is_dir(), reason=f"raw CMU data not found under {DATA}")
+def test_walk_clip_rebuilds_from_raw():
+    src, mapping, _ = load_source(DATA, WALK_CLIP)
+    clip = retarget.retarget(src, mapping, extra_cycles=1)
+    shipped = load_motion(MOTIONS / "smpl_humanoid_walk.npy")
+    np.testing.assert_allclose(clip["dof_pos"], shipped["dof_pos"], atol=1e-5)
+    np.testing.assert_allclose(np.diff(clip["root_pos"], axis=0), np.diff(shipped["root_pos"], axis=0), atol=1e-5)
