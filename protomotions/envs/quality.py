@@ -1,0 +1,97 @@
+"""Motion-quality metrics shared by the task envs' evaluations: foot skating and joint jerk.
+
+Both are accumulated per env over an evaluation episode while the env is ``alive`` (it has not
+fallen yet), then read out per episode.
+
+- **Foot skating** (m/s): mean horizontal speed of a foot body (L/R ankle, L/R toe) over the
+  (body, step) pairs where that body is in contact. Contact = net contact force norm above
+  ``contact_force`` (N), OR its origin is less than ``contact_height`` (m) above its rest-pose
+  origin height over the terrain under it. Body origins are joints, not soles (the ankle origin
+  stands ~7 cm above the ground), so the height test is relative to the rest pose; the force test
+  catches stance on terrain the height test misreads (steps, slopes).
+- **Joint jerk** (rad/s³): mean over DoFs and steps of |Δ³ dof_pos| / dt³, the third backward
+  finite difference of the hinge angles; it needs 4 samples, so the first 3 steps after a reset
+  are not counted. Hinges are limited to ±180°, so no angle wrapping is needed.
+"""
+
+from __future__ import annotations
+
+import torch
+
+from protomotions.robot import smpl
+
+FOOT_IDS = [smpl.BODY_NAMES.index(b) for b in smpl.FOOT_BODY_NAMES]
+
+
+def rest_origin_heights(names=smpl.FOOT_BODY_NAMES) -> list[float]:
+    """Height (m) of each named body's origin above the ground in the standing rest pose."""
+    segments = {s.name: s for s in smpl.build_segments()}
+    heights = []
+    for name in names:
+        z, i = smpl.default_root_height(), smpl.BODY_NAMES.index(name)
+        while i > 0:  # walk up to the pelvis, summing the rest offsets
+            z += segments[smpl.BODY_NAMES[i]].offset[2]
+            i = smpl.PARENT_INDICES[i]
+        heights.append(z)
+    return heights
+
+
+def foot_contact(contact_forces: torch.Tensor, height_above_rest: torch.Tensor, force_threshold: float,
+                 height_threshold: float) -> torch.Tensor:
+    """(N, F) bool from contact forces (N, F, 3) and origin height above its rest height (N, F)."""
+    return (contact_forces.norm(dim=-1) > force_threshold) | (height_above_rest < height_threshold)
+
+
+def third_difference(q: torch.Tensor) -> torch.Tensor:
+    """q (N, 4, D) oldest first → Δ³q (N, D) = q3 − 3 q2 + 3 q1 − q0."""
+    return q[:, 3] - 3.0 * q[:, 2] + 3.0 * q[:, 1] - q[:, 0]
+
+
+class QualityMetrics:
+    """Per-env accumulators of foot skating and joint jerk over one evaluation round."""
+
+    def __init__(self, num_envs: int, num_dofs: int, dt: float, device, contact_force: float = 1.0,
+                 contact_height: float = 0.03) -> None:
+        self.dt, self.contact_force, self.contact_height = dt, contact_force, contact_height
+        self.rest_heights = torch.tensor(rest_origin_heights(), device=device)  # (F,)
+        self.dof_hist = torch.zeros(num_envs, 4, num_dofs, device=device)  # oldest first
+        self.samples = torch.zeros(num_envs, dtype=torch.long, device=device)
+        self.skate_sum = torch.zeros(num_envs, device=device)
+        self.contact_count = torch.zeros(num_envs, device=device)
+        self.jerk_sum = torch.zeros(num_envs, device=device)
+        self.jerk_count = torch.zeros(num_envs, device=device)
+
+    def reset(self) -> None:
+        for t in (self.dof_hist, self.samples, self.skate_sum, self.contact_count, self.jerk_sum, self.jerk_count):
+            t.zero_()
+
+    def update(self, foot_pos_w: torch.Tensor, foot_vel_w: torch.Tensor, foot_forces: torch.Tensor,
+               foot_ground: torch.Tensor, dof_pos: torch.Tensor, alive: torch.Tensor) -> None:
+        """foot_pos_w, foot_vel_w, foot_forces (N, F, 3); foot_ground (N, F) terrain under each foot;
+        dof_pos (N, D); alive (N,) bool: only alive envs accumulate."""
+        live = alive.float()
+        above_rest = foot_pos_w[..., 2] - foot_ground - self.rest_heights
+        contact = foot_contact(foot_forces, above_rest, self.contact_force, self.contact_height).float()
+        speed = foot_vel_w[..., :2].norm(dim=-1)
+        self.skate_sum += (speed * contact).sum(-1) * live
+        self.contact_count += contact.sum(-1) * live
+
+        self.dof_hist = torch.cat([self.dof_hist[:, 1:], dof_pos[:, None]], 1)
+        self.samples += 1
+        valid = (self.samples >= 4).float() * live
+        jerk = third_difference(self.dof_hist).abs().mean(-1) / self.dt**3
+        self.jerk_sum += jerk * valid
+        self.jerk_count += valid
+
+    def update_from_state(self, state, ground_fn, alive: torch.Tensor) -> None:
+        """Convenience: read the foot bodies and DoFs from a :class:`RobotState`."""
+        pos = state.body_pos[:, FOOT_IDS]
+        self.update(pos, state.body_vel[:, FOOT_IDS], state.contact_forces[:, FOOT_IDS], ground_fn(pos[..., :2]),
+                    state.dof_pos, alive)
+
+    def episode_values(self) -> dict[str, torch.Tensor]:
+        """Per-env means (N,): foot_skate_mps (0 if never in contact), joint_jerk (0 if < 4 samples)."""
+        return {
+            "foot_skate_mps": self.skate_sum / self.contact_count.clamp(min=1.0),
+            "joint_jerk": self.jerk_sum / self.jerk_count.clamp(min=1.0),
+        }

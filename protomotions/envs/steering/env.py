@@ -1,0 +1,184 @@
+"""Steering: move the pelvis along a commanded world direction at a commanded speed.
+
+Commands (``commands.py``): unit direction d (world, 2-D) and target speed s* (default
+U[0, 2] m/s), redrawn per env every 50–150 steps; per-env random-heading coin; stops.
+
+Task obs ``steering`` (3): d in the pelvis heading frame (2) + s*.
+
+Reward ``steering_reward`` = exp(−0.25·[(s* − v·d)² + 0.1·‖v_⊥‖²]), 0 when v·d < 0, where v is
+the pelvis' horizontal velocity *from the simulator state* (``root_vel``, world frame). We use
+the simulator's velocity rather than a finite difference of root positions: a reset writes it
+(zero), so there is no stale ``prev_root_pos`` and no velocity spike after a reset. The zeroing
+uses a strict ``< 0`` so that standing still on a stop command (s* = 0, v = 0) earns 1. The
+reward is computed against the command the action was taken under (snapshotted before the
+schedule advances), not against a command drawn after the step.
+
+Goal engineering (``steering_keyframes``): for keyframe offsets τ_k = keyframe_steps·dt, the
+pelvis target is xy = pelvis xy + d·s*·τ_k, z = terrain(xy) + nominal_pelvis_height, rotation =
+upright with yaw = atan2(d_y, d_x), so the expert walks along d and turns to face it. Only the
+pelvis is visible (fixed mask "pelvis": translation + rotation on every keyframe); the other 5
+conditionable bodies are hidden and zero-filled.
+
+Evaluation (``evaluate``, see ``keyframe_task.py``): per step, speed error |v·d − s*| and
+direction error angle(v, d) (only while s* ≥ 0.5 m/s), both ignored during the first second
+after every command change *and after the reset* (a new command too). Success: never falls AND
+mean speed error ≤ 0.3 m/s AND mean direction error ≤ 20°. An episode without counted direction
+steps has direction error 0. v = 0 gives a direction error of 0 (atan2(0, 0)); the speed error
+already punishes standing still.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import torch
+
+from protomotions.envs.rewards import exp_kernel
+from protomotions.envs.steering.commands import SteeringCommands
+from protomotions.envs.steering.keyframe_task import KeyframeTaskConfig, KeyframeTaskEnv
+from protomotions.utils.rotations import heading_quat_inverse, quat_rotate, yaw_quat
+
+STEERING_OBS_SIZE = 3
+
+
+@dataclass
+class SteeringEnvConfig(KeyframeTaskConfig):
+    min_speed: float = 0.0
+    max_speed: float = 2.0
+    """Target speeds are drawn in [min_speed, max_speed] m/s; raise max_speed for running."""
+    command_interval: list[int] = field(default_factory=lambda: [50, 150])
+    """A new command every U{lo..hi} control steps, per env."""
+    random_heading_prob: float = 0.1
+    """Per-env probability that a new command takes a uniformly random heading."""
+    max_turn: float = 0.5
+    """Otherwise the heading turns by U(±max_turn) radians."""
+    random_speed_prob: float = 0.5
+    """Probability of a fresh uniform speed; otherwise the speed moves by U(±speed_delta)."""
+    speed_delta: float = 0.5
+    stop_prob: float = 0.1
+    """Probability that a new command is a stop (speed 0)."""
+    eval_ignore_after_change_s: float = 1.0
+    eval_direction_min_speed: float = 0.5
+    eval_max_speed_error: float = 0.3
+    eval_max_direction_error_deg: float = 20.0
+    marker_arrow_scale: float = 0.5
+    """Marker arrow length (m) per m/s of target speed."""
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        lo, hi = self.command_interval
+        if not 0 < lo <= hi:
+            raise ValueError(f"env.config.command_interval={self.command_interval}: need 0 < lo <= hi")
+        if not 0.0 <= self.min_speed <= self.max_speed:
+            raise ValueError(f"env.config.min_speed={self.min_speed}, max_speed={self.max_speed}: need 0 <= min <= max")
+
+
+def steering_reward(vel_xy: torch.Tensor, direction: torch.Tensor, speed: torch.Tensor) -> torch.Tensor:
+    """exp(−0.25·[(s* − v·d)² + 0.1·‖v − (v·d)d‖²]), 0 where v·d < 0. vel_xy, direction (N, 2); speed (N,)."""
+    along = (vel_xy * direction).sum(-1)
+    perp = vel_xy - along[:, None] * direction
+    sq = (speed - along).square() + 0.1 * perp.square().sum(-1)
+    return torch.where(along < 0, torch.zeros_like(along), exp_kernel(sq, 0.25))
+
+
+def steering_errors(vel_xy: torch.Tensor, direction: torch.Tensor, speed: torch.Tensor):
+    """Speed error |v·d − s*| (N,) m/s and direction error angle(v, d) (N,) degrees."""
+    along = (vel_xy * direction).sum(-1)
+    cross = vel_xy[:, 0] * direction[:, 1] - vel_xy[:, 1] * direction[:, 0]
+    return (along - speed).abs(), torch.rad2deg(torch.atan2(cross.abs(), along))
+
+
+def steering_keyframes(root_pos: torch.Tensor, direction: torch.Tensor, speed: torch.Tensor, offsets: torch.Tensor,
+                       ground_fn, pelvis_height: float):
+    """Pelvis keyframes along the command: key_pos (N, K, 1, 3), key_rot (N, K, 1, 4) xyzw, world frame.
+
+    root_pos (N, 3); direction (N, 2) unit; speed (N,); offsets (K,) seconds; ground_fn: xy (..., 2) → (...).
+    """
+    xy = root_pos[:, None, :2] + direction[:, None] * (speed[:, None] * offsets[None])[..., None]  # (N, K, 2)
+    z = ground_fn(xy) + pelvis_height
+    key_pos = torch.cat([xy, z[..., None]], -1)[:, :, None]
+    yaw = torch.atan2(direction[:, 1], direction[:, 0])
+    key_rot = yaw_quat(yaw)[:, None, None].expand(-1, offsets.numel(), 1, 4)
+    return key_pos, key_rot
+
+
+class SteeringEnv(KeyframeTaskEnv):
+    config_class = SteeringEnvConfig
+
+    def __init__(self, config: SteeringEnvConfig, simulator, terrain, seed: int = 0) -> None:
+        super().__init__(config, simulator, terrain, seed)
+        self.commands = SteeringCommands(config, self.num_envs, self.device, self.generator)
+        # the command each step's action was taken under (reward and metrics use it)
+        self.acted_direction = torch.zeros(self.num_envs, 2, device=self.device)
+        self.acted_speed = torch.zeros(self.num_envs, device=self.device)
+        self.acted_age = torch.zeros(self.num_envs, dtype=torch.long, device=self.device)
+
+    # --- hooks ---------------------------------------------------------------------------------
+    def goal_obs_spec(self) -> dict[str, int]:
+        return {"steering": STEERING_OBS_SIZE}
+
+    def on_reset(self, env_ids: torch.Tensor) -> None:
+        super().on_reset(env_ids)
+        self.commands.reset(env_ids)
+        self.acted_direction[env_ids] = self.commands.direction_w[env_ids]
+        self.acted_speed[env_ids] = self.commands.speed[env_ids]
+        self.acted_age[env_ids] = 0
+
+    def post_physics_step(self) -> None:
+        super().post_physics_step()
+        self.acted_direction = self.commands.direction_w
+        self.acted_speed = self.commands.speed.clone()
+        self.acted_age = self.commands.age + 1  # steps this command has been acted on, this one included
+        self.commands.step()
+
+    def goal_observations(self) -> dict[str, torch.Tensor]:
+        root_rot = self.state.root_rot
+        d = self.commands.direction_w
+        d_h = quat_rotate(heading_quat_inverse(root_rot), torch.cat([d, torch.zeros_like(d[:, :1])], -1))[:, :2]
+        return {"steering": torch.cat([d_h, self.commands.speed[:, None]], -1)}
+
+    def pelvis_keyframes(self) -> tuple[torch.Tensor, torch.Tensor]:
+        return steering_keyframes(self.state.root_pos, self.commands.direction_w, self.commands.speed,
+                                  self.keyframe_offsets, self.ground_height, self.config.nominal_pelvis_height)
+
+    def compute_reward(self):
+        r = steering_reward(self.state.root_vel[:, :2], self.acted_direction, self.acted_speed)
+        return r, {"steering_reward": r}
+
+    # --- evaluation ----------------------------------------------------------------------------
+    def _eval_begin(self) -> None:
+        n = self.num_envs
+        self._speed_sum = torch.zeros(n, device=self.device)
+        self._speed_count = torch.zeros(n, device=self.device)
+        self._dir_sum = torch.zeros(n, device=self.device)
+        self._dir_count = torch.zeros(n, device=self.device)
+
+    def _eval_record(self, alive: torch.Tensor) -> None:
+        c = self.config
+        ignore_steps = round(c.eval_ignore_after_change_s / self.dt)
+        speed_err, dir_err = steering_errors(self.state.root_vel[:, :2], self.acted_direction, self.acted_speed)
+        counted = (alive & (self.acted_age > ignore_steps)).float()
+        dir_counted = counted * (self.acted_speed >= c.eval_direction_min_speed).float()
+        self._speed_sum += speed_err * counted
+        self._speed_count += counted
+        self._dir_sum += dir_err * dir_counted
+        self._dir_count += dir_counted
+
+    def _eval_episode(self, fell: torch.Tensor) -> dict[str, torch.Tensor]:
+        c = self.config
+        speed_err = self._speed_sum / self._speed_count.clamp(min=1.0)
+        dir_err = self._dir_sum / self._dir_count.clamp(min=1.0)
+        success = ~fell & (speed_err <= c.eval_max_speed_error) & (dir_err <= c.eval_max_direction_error_deg)
+        return {"speed_error_mps": speed_err, "direction_error_deg": dir_err, "success": success}
+
+    # --- visualisation -------------------------------------------------------------------------
+    def markers(self, env_id: int = 0) -> list[dict]:
+        """A cyan arrow from the pelvis along the command, marker_arrow_scale m per m/s."""
+        start = self.state.root_pos[env_id].tolist()
+        d = self.commands.direction_w[env_id].tolist()
+        length = self.config.marker_arrow_scale * float(self.commands.speed[env_id])
+        end = [start[0] + d[0] * length, start[1] + d[1] * length, start[2]]
+        return [{"type": "arrow", "from": start, "to": end, "width": 0.03, "rgba": [0.0, 1.0, 1.0, 1.0]}]
+
+
+__all__ = ["SteeringEnv", "SteeringEnvConfig", "steering_errors", "steering_keyframes", "steering_reward"]

@@ -1,0 +1,203 @@
+"""Shared plumbing of the task envs driven through a frozen masked-mimic expert.
+
+A task env (steering, path following) turns its command into *pelvis keyframes* ("goal
+engineering") at the expert's keyframe offsets, and exposes them in exactly the layout of
+:func:`~protomotions.envs.masked_mimic.obs.masked_target_obs_h` over the 6 conditionable bodies
+(pelvis visible, the other 5 hidden and zero), plus the expert's self-obs ``history``. The
+student reads ``self_obs`` (+ ``terrain``) and the task observation instead.
+
+It also owns the generic evaluation loop (``evaluate``): deterministic rounds of episodes with
+a fixed seed, per-step task metrics from the subclass and the shared motion-quality metrics
+of :mod:`protomotions.envs.quality`.
+
+Lives in ``steering/`` because its author owns only the task folders; the path follower
+imports it from here.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+
+import torch
+
+from protomotions.envs.base_env import BaseEnv, BaseEnvConfig
+from protomotions.envs.history import ObsHistory
+from protomotions.envs.masked_mimic.masks import ConditioningMasks, MaskConfig
+from protomotions.envs.masked_mimic.obs import masked_target_obs_h, masked_target_size
+from protomotions.envs.obs import SELF_OBS_SIZE, self_obs_h
+from protomotions.envs.quality import QualityMetrics
+from protomotions.robot import smpl
+
+CONDITIONABLE_IDS = [smpl.BODY_NAMES.index(b) for b in smpl.CONDITIONABLE_BODY_NAMES]
+NUM_CONDITIONABLE = len(CONDITIONABLE_IDS)  # 6; index 0 is the pelvis
+PELVIS_ONLY_MODES = ("pelvis", "pelvis_translation")
+
+
+@dataclass
+class KeyframeTaskConfig(BaseEnvConfig):
+    keyframe_steps: list[int] = field(default_factory=lambda: [2, 6, 12, 20, 30])
+    """Future offsets (control steps) of the expert's K keyframes; must match the expert's config."""
+    history_length: int = 3
+    """Self-obs history entries for the expert; must match the expert's config."""
+    history_stride: int = 4
+    conditioning: str = "pelvis"
+    """Fixed mask of the expert's keyframes: "pelvis" (translation + rotation) or "pelvis_translation"."""
+    nominal_pelvis_height: float = 0.95
+    """Pelvis height (m) above the terrain in the keyframes; the rest pose stands at
+    smpl.default_root_height() ≈ 1.00 m, locomotion with bent knees ~5 cm lower."""
+    eval_num_episodes: int = 0
+    """Episodes per evaluation when evaluate() gets none; 0 = one per env (one round)."""
+    eval_seed: int = 1234
+    """The env's generator is reseeded with this for evaluation (and restored after), so every
+    evaluation sees the same spawns and commands."""
+    contact_force: float = 1.0
+    """Foot-skate metric: a foot body is in contact above this net contact force (N) ..."""
+    contact_height: float = 0.03
+    """... or when its origin is less than this (m) above its rest-pose origin height."""
+
+    def __post_init__(self) -> None:
+        if self.conditioning not in PELVIS_ONLY_MODES:
+            raise ValueError(f"env.config.conditioning={self.conditioning!r}: goal engineering only makes pelvis "
+                             f"keyframes; use one of {PELVIS_ONLY_MODES}")
+        if not self.keyframe_steps or any(s <= 0 for s in self.keyframe_steps):
+            raise ValueError(f"env.config.keyframe_steps={self.keyframe_steps}: need positive step offsets")
+
+
+class KeyframeTaskEnv(BaseEnv):
+    """BaseEnv + expert inputs (``masked_mimic_targets``, ``history``) + the evaluation loop.
+
+    Subclasses implement ``pelvis_keyframes() -> (N, K, 1, 3), (N, K, 1, 4)`` (world frame),
+    ``goal_obs_spec``/``goal_observations`` (the task obs), and the ``_eval_*`` hooks.
+    """
+
+    config_class = KeyframeTaskConfig
+
+    def __init__(self, config: KeyframeTaskConfig, simulator, terrain, seed: int = 0) -> None:
+        super().__init__(config, simulator, terrain, seed)
+        k = len(config.keyframe_steps)
+        self.keyframe_offsets = torch.tensor(config.keyframe_steps, device=self.device).float() * self.dt  # (K,)
+        self.masks = ConditioningMasks(MaskConfig(conditioning=config.conditioning), self.num_envs, k, self.device,
+                                       self.generator)
+        self.history = ObsHistory(self.num_envs, SELF_OBS_SIZE, config.history_length, config.history_stride,
+                                  self.device)
+        self.evaluating = False
+
+    # --- observations ------------------------------------------------------------------------
+    def goal_obs_spec(self) -> dict[str, int]:
+        raise NotImplementedError
+
+    def goal_observations(self) -> dict[str, torch.Tensor]:
+        raise NotImplementedError
+
+    def pelvis_keyframes(self) -> tuple[torch.Tensor, torch.Tensor]:
+        raise NotImplementedError
+
+    def task_obs_spec(self) -> dict[str, int]:
+        c = self.config
+        spec = dict(self.goal_obs_spec())
+        spec["masked_mimic_targets"] = masked_target_size(len(c.keyframe_steps), NUM_CONDITIONABLE)
+        spec["history"] = c.history_length * SELF_OBS_SIZE
+        return spec
+
+    def expert_targets(self) -> torch.Tensor:
+        """The expert's masked keyframe obs (N, K · (6 · 20 + 2)) from the pelvis keyframes."""
+        s = self.state
+        pelvis_pos, pelvis_rot = self.pelvis_keyframes()
+        key_pos, key_rot = fill_conditionable(pelvis_pos, pelvis_rot)
+        n, k = key_pos.shape[:2]
+        m = self.masks
+        return masked_target_obs_h(
+            s.body_pos[:, CONDITIONABLE_IDS], s.body_rot[:, CONDITIONABLE_IDS], key_pos, key_rot,
+            m.trans[:, None].expand(n, k, -1), m.rot[:, None].expand(n, k, -1), m.keyframes,
+            self.keyframe_offsets[None].expand(n, k),
+        )
+
+    def task_observations(self) -> dict[str, torch.Tensor]:
+        obs = dict(self.goal_observations())
+        obs["masked_mimic_targets"] = self.expert_targets()
+        obs["history"] = self.history.read()
+        return obs
+
+    def _self_obs_now(self) -> torch.Tensor:
+        s = self.state
+        return self_obs_h(s.body_pos, s.body_rot, s.body_vel, s.body_ang_vel, self.ground_height(s.root_pos[:, :2]))
+
+    def on_reset(self, env_ids: torch.Tensor) -> None:
+        self.history.fill(env_ids, self._self_obs_now()[env_ids])  # a fresh episode's past is its present
+
+    def post_physics_step(self) -> None:
+        self.history.push(self._self_obs_now())
+
+    # --- evaluation --------------------------------------------------------------------------
+    def _eval_begin(self) -> None:
+        """Zero the task's per-env metric accumulators (called after the round's reset)."""
+        raise NotImplementedError
+
+    def _eval_record(self, alive: torch.Tensor) -> None:
+        """Accumulate the task metrics of the step just taken, for envs where ``alive`` (N,) bool."""
+        raise NotImplementedError
+
+    def _eval_episode(self, fell: torch.Tensor) -> dict[str, torch.Tensor]:
+        """Per-env task results of the finished round (N,), including "success" (bool)."""
+        raise NotImplementedError
+
+    @torch.no_grad()
+    def evaluate(self, act_fn, num_episodes: int | None = None, episode_length: int | None = None) -> dict[str, float]:
+        """Run deterministic evaluation episodes and return ``eval/*`` floats and ``score``.
+
+        act_fn: obs dict → actions (N, 69), e.g. the agent's deterministic policy.
+        num_episodes: may exceed num_envs (rounds of num_envs episodes, the first ``num_episodes``
+        are kept); default ``eval_num_episodes`` or num_envs. episode_length: steps per episode,
+        at most ``max_episode_length`` (default). Leaves every env mid-episode: reset them after.
+        """
+        c = self.config
+        n = self.num_envs
+        num_episodes = int(num_episodes or c.eval_num_episodes or n)
+        steps = int(episode_length or c.max_episode_length)
+        if not 0 < steps <= c.max_episode_length:
+            raise ValueError(f"evaluate: episode_length={steps} must be in [1, env.config.max_episode_length="
+                             f"{c.max_episode_length}]")
+        quality = QualityMetrics(n, self.action_dim, self.dt, self.device, c.contact_force, c.contact_height)
+        saved_rng = self.generator.get_state()
+        self.generator.manual_seed(c.eval_seed)
+        self.evaluating = True
+        rounds: list[dict[str, torch.Tensor]] = []
+        try:
+            for _ in range(math.ceil(num_episodes / n)):
+                obs = self.reset()
+                self._eval_begin()
+                quality.reset()
+                alive = torch.ones(n, dtype=torch.bool, device=self.device)
+                fell = torch.zeros_like(alive)
+                for _ in range(steps):
+                    obs, _, terminated, _, _ = self.step(act_fn(obs))
+                    self._eval_record(alive)
+                    quality.update_from_state(self.state, self.ground_height, alive)
+                    fell |= terminated & alive  # task terminations are off while evaluating: this is a fall
+                    alive &= ~terminated
+                rounds.append({**self._eval_episode(fell), **quality.episode_values(), "fell": fell})
+        finally:
+            self.evaluating = False
+            self.generator.set_state(saved_rng)
+        per_episode = {k: torch.cat([r[k] for r in rounds])[:num_episodes].float() for k in rounds[0]}
+        results = {f"eval/{k}": v.mean().item() for k, v in per_episode.items() if k not in ("success", "fell")}
+        results["eval/success_rate"] = per_episode["success"].mean().item()
+        results["eval/fall_rate"] = per_episode["fell"].mean().item()
+        results["score"] = results["eval/success_rate"]
+        return results
+
+
+def fill_conditionable(pelvis_pos: torch.Tensor, pelvis_rot: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """Pelvis keyframes (N, K, 1, 3), (N, K, 1, 4) → the 6-body layout (N, K, 6, 3), (N, K, 6, 4).
+
+    Hidden bodies get zero positions and the identity rotation (a zero quaternion is not a
+    rotation); their features are zeroed by the masks anyway.
+    """
+    n, k = pelvis_pos.shape[:2]
+    pos = torch.zeros(n, k, NUM_CONDITIONABLE, 3, device=pelvis_pos.device, dtype=pelvis_pos.dtype)
+    rot = torch.zeros(n, k, NUM_CONDITIONABLE, 4, device=pelvis_rot.device, dtype=pelvis_rot.dtype)
+    rot[..., 3] = 1.0
+    pos[:, :, :1] = pelvis_pos
+    rot[:, :, :1] = pelvis_rot
+    return pos, rot
