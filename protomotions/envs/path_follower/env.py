@@ -33,6 +33,7 @@ from dataclasses import dataclass
 
 import torch
 
+from protomotions.envs.path_follower.metrics import PathMetrics
 from protomotions.envs.path_follower.path_generator import PathGenerator
 from protomotions.envs.rewards import exp_kernel
 from protomotions.envs.steering.keyframe_task import KeyframeTaskConfig, KeyframeTaskEnv
@@ -169,22 +170,13 @@ class PathFollowerEnv(KeyframeTaskEnv):
 
     # --- evaluation ----------------------------------------------------------------------------
     def _eval_begin(self) -> None:
-        n = self.num_envs
-        self._err_sum = torch.zeros(n, device=self.device)
-        self._err_count = torch.zeros(n, device=self.device)
-        self._err_max = torch.zeros(n, device=self.device)
+        self.eval_metrics = PathMetrics(self.num_envs, self.device, self.config.eval_max_error)
 
     def _eval_record(self, alive: torch.Tensor) -> None:
-        err = self.horizontal_error()
-        live = alive.float()
-        self._err_sum += err * live
-        self._err_count += live
-        self._err_max = torch.maximum(self._err_max, err * live)
+        self.eval_metrics.update(self.horizontal_error(), alive)
 
     def _eval_episode(self, fell: torch.Tensor) -> dict[str, torch.Tensor]:
-        mean = self._err_sum / self._err_count.clamp(min=1.0)
-        success = ~fell & (self._err_max <= self.config.eval_max_error)
-        return {"mean_error_m": mean, "max_error_m": self._err_max.clone(), "success": success}
+        return self.eval_metrics.episode(fell)
 
     # --- visualisation -------------------------------------------------------------------------
     def markers(self, env_id: int = 0) -> list[dict]:

@@ -36,6 +36,7 @@ import torch
 from protomotions.envs.rewards import exp_kernel
 from protomotions.envs.steering.commands import SteeringCommands
 from protomotions.envs.steering.keyframe_task import KeyframeTaskConfig, KeyframeTaskEnv
+from protomotions.envs.steering.metrics import SteeringMetrics, steering_errors
 from protomotions.utils.rotations import heading_quat_inverse, quat_rotate, yaw_quat
 
 STEERING_OBS_SIZE = 3
@@ -79,13 +80,6 @@ def steering_reward(vel_xy: torch.Tensor, direction: torch.Tensor, speed: torch.
     perp = vel_xy - along[:, None] * direction
     sq = (speed - along).square() + 0.1 * perp.square().sum(-1)
     return torch.where(along < 0, torch.zeros_like(along), exp_kernel(sq, 0.25))
-
-
-def steering_errors(vel_xy: torch.Tensor, direction: torch.Tensor, speed: torch.Tensor):
-    """Speed error |v·d − s*| (N,) m/s and direction error angle(v, d) (N,) degrees."""
-    along = (vel_xy * direction).sum(-1)
-    cross = vel_xy[:, 0] * direction[:, 1] - vel_xy[:, 1] * direction[:, 0]
-    return (along - speed).abs(), torch.rad2deg(torch.atan2(cross.abs(), along))
 
 
 def steering_keyframes(root_pos: torch.Tensor, direction: torch.Tensor, speed: torch.Tensor, offsets: torch.Tensor,
@@ -147,29 +141,17 @@ class SteeringEnv(KeyframeTaskEnv):
 
     # --- evaluation ----------------------------------------------------------------------------
     def _eval_begin(self) -> None:
-        n = self.num_envs
-        self._speed_sum = torch.zeros(n, device=self.device)
-        self._speed_count = torch.zeros(n, device=self.device)
-        self._dir_sum = torch.zeros(n, device=self.device)
-        self._dir_count = torch.zeros(n, device=self.device)
+        c = self.config
+        self.eval_metrics = SteeringMetrics(self.num_envs, self.device, round(c.eval_ignore_after_change_s / self.dt),
+                                            c.eval_direction_min_speed, c.eval_max_speed_error,
+                                            c.eval_max_direction_error_deg)
 
     def _eval_record(self, alive: torch.Tensor) -> None:
-        c = self.config
-        ignore_steps = round(c.eval_ignore_after_change_s / self.dt)
-        speed_err, dir_err = steering_errors(self.state.root_vel[:, :2], self.acted_direction, self.acted_speed)
-        counted = (alive & (self.acted_age > ignore_steps)).float()
-        dir_counted = counted * (self.acted_speed >= c.eval_direction_min_speed).float()
-        self._speed_sum += speed_err * counted
-        self._speed_count += counted
-        self._dir_sum += dir_err * dir_counted
-        self._dir_count += dir_counted
+        self.eval_metrics.update(self.state.root_vel[:, :2], self.acted_direction, self.acted_speed, self.acted_age,
+                                 alive)
 
     def _eval_episode(self, fell: torch.Tensor) -> dict[str, torch.Tensor]:
-        c = self.config
-        speed_err = self._speed_sum / self._speed_count.clamp(min=1.0)
-        dir_err = self._dir_sum / self._dir_count.clamp(min=1.0)
-        success = ~fell & (speed_err <= c.eval_max_speed_error) & (dir_err <= c.eval_max_direction_error_deg)
-        return {"speed_error_mps": speed_err, "direction_error_deg": dir_err, "success": success}
+        return self.eval_metrics.episode(fell)
 
     # --- visualisation -------------------------------------------------------------------------
     def markers(self, env_id: int = 0) -> list[dict]:
