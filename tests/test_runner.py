@@ -15,6 +15,15 @@ from protomotions.agents.ppo.config import PPOAgentConfig
 from protomotions.agents.runner import Runner, RunnerConfig
 
 
+@pytest.fixture(autouse=True)
+def single_torch_thread():
+    """Tiny networks run ~20x faster on one intra-op thread when the 2 cores are shared."""
+    previous = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(previous)
+
+
 class PointMassEnv:
     """Batched 1-D point mass that must reach a per-episode target.
 
@@ -103,7 +112,7 @@ def make_run(save_dir: Path, max_epochs: int, seed: int = 0, **runner_kwargs):
 
 
 def test_ppo_raises_mean_reward_and_logs(tmp_path):
-    runner, env, agent = make_run(tmp_path, max_epochs=40, eval_metrics_every=20)
+    runner, env, agent = make_run(tmp_path, max_epochs=24, eval_metrics_every=12)
     before = env.evaluate(agent.act_deterministic)["score"]
     history = []
     runner.restore()
@@ -118,13 +127,18 @@ def test_ppo_raises_mean_reward_and_logs(tmp_path):
     assert last > first + 0.15
     for key in ("losses/actor_loss", "losses/value_loss", "losses/approx_kl", "losses/clip_fraction",
                 "losses/explained_variance", "losses/entropy", "losses/grad_norm", "charts/steps_per_second",
-                "charts/episode_length", "rewards/distance", "rewards/effort"):
+                "rewards/distance", "rewards/effort"):
         assert key in history[-1], key
-    assert history[-1]["losses/explained_variance"] > 0.5
-    # evaluation ran at epochs 20 and 40 and wrote score_based.ckpt with its score
-    assert "eval/score" in history[19] and "eval/mean_distance_reward" in history[39]
+    # episode statistics appear in epochs where some episode ended
+    assert any("charts/episode_length" in m and "charts/episode_return" in m for m in history)
+    # the critic learns: explained variance is noisy per epoch (small return variance once the
+    # policy is good), so compare averages
+    ev = [m["losses/explained_variance"] for m in history]
+    assert sum(ev[-8:]) / 8 > 0.4 and sum(ev[-8:]) / 8 > sum(ev[:4]) / 4 + 0.2, ev
+    # evaluation ran at epochs 12 and 24 and wrote score_based.ckpt with its score
+    assert "eval/score" in history[11] and "eval/mean_distance_reward" in history[23]
     best = load_checkpoint(tmp_path / BEST_CHECKPOINT)
-    assert best["best_score"] == pytest.approx(max(history[19]["eval/score"], history[39]["eval/score"]))
+    assert best["best_score"] == pytest.approx(max(history[11]["eval/score"], history[23]["eval/score"]))
     assert (tmp_path / LAST_CHECKPOINT).is_file()
 
 
@@ -215,3 +229,37 @@ def test_two_process_ddp_ends_with_identical_weights(tmp_path):
     # the normaliser saw both ranks' observations: 3 epochs × 8 steps × 32 envs × 2 ranks
     assert rank0["normalizer"]["stats.state.count"].item() == 3 * 8 * 32 * 2
     assert (tmp_path / LAST_CHECKPOINT).is_file() and (tmp_path / BEST_CHECKPOINT).is_file()
+
+
+def test_build_from_hydra_style_config(tmp_path):
+    from omegaconf import OmegaConf
+
+    cfg = OmegaConf.merge(
+        {"experiment_name": "tiny", "save_dir": str(tmp_path), "training_max_steps": 5 * 16 * 64 + 7,
+         "checkpoint": None, "ngpu": 1, "nodes": 1},
+        OmegaConf.load("protomotions/config/agent/ppo.yaml"),
+        {"agent": {"config": {"num_steps": 16, "batch_size": 256,
+                              "model": {"config": {"actor_obs_keys": ["state"], "critic_obs_keys": ["state"],
+                                                   "actor_units": [8], "critic_units": [8]}}}},
+         "runner": {"progress_bar": False, "eval_metrics_every": 0}},
+    )
+    fabric = make_fabric(tmp_path)
+    env = PointMassEnv(num_envs=64)
+    agent = PPOAgent.from_run_config(cfg, fabric, env)
+    runner = Runner.from_run_config(cfg, fabric, env, agent)
+    assert runner.max_epochs == 5  # training_max_steps // ngpu // num_envs // num_steps
+    assert runner.run_config["agent"]["config"]["num_steps"] == 16
+    cfg.runner.eval_every = 3
+    with pytest.raises(TypeError, match=r"eval_every.*'runner'"):
+        Runner.from_run_config(cfg, fabric, env, agent)
+
+
+def test_wandb_option_is_lazy_and_explains_missing_package(tmp_path):
+    import importlib.util
+
+    from protomotions.agents.fabric_setup import build_wandb_logger
+
+    if importlib.util.find_spec("wandb") is not None:
+        pytest.skip("wandb is installed")
+    with pytest.raises(ModuleNotFoundError, match=r"protomotions\[wandb\]"):
+        build_wandb_logger({"project": "x", "mode": "offline"}, str(tmp_path))

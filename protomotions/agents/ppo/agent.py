@@ -44,8 +44,9 @@ def gaussian_entropy(log_std: torch.Tensor) -> torch.Tensor:
 
 def explained_variance(predicted: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
     """1 − Var[target − predicted] / Var[target]; NaN when the target is constant."""
-    var_target = target.var()
-    return torch.where(var_target > 0, 1.0 - (target - predicted).var() / var_target, torch.full_like(var_target, float("nan")))
+    var_target = target.var(correction=0)
+    residual = (target - predicted).var(correction=0)
+    return torch.where(var_target > 0, 1.0 - residual / var_target, torch.full_like(var_target, float("nan")))
 
 
 class PPOAgent:
