@@ -26,10 +26,21 @@ def make_agent(seed: int) -> PPOAgent:
     torch.manual_seed(seed)
     fabric = Fabric(accelerator="cpu", devices=1)
     fabric.launch()
-    cfg = PPOAgentConfig(num_steps=2, batch_size=8, num_mini_epochs=1,
-                         model={"config": {"actor_obs_keys": ["self_obs"], "critic_obs_keys": ["self_obs"],
-                                           "actor_units": [8], "critic_units": [8], "learnable_log_std": True,
-                                           "optimizer": {"lr": 1e-3}}})
+    cfg = PPOAgentConfig(
+        num_steps=2,
+        batch_size=8,
+        num_mini_epochs=1,
+        model={
+            "config": {
+                "actor_obs_keys": ["self_obs"],
+                "critic_obs_keys": ["self_obs"],
+                "actor_units": [8],
+                "critic_units": [8],
+                "learnable_log_std": True,
+                "optimizer": {"lr": 1e-3},
+            }
+        },
+    )
     return PPOAgent(cfg, OBS_SPEC, action_dim=2, num_envs=4, fabric=fabric)
 
 
@@ -39,16 +50,29 @@ def trained_agent(seed: int = 0) -> PPOAgent:
     for _ in range(2):
         obs = {"self_obs": torch.randn(4, 4) * 3 + 1}
         actions, log_prob, value = agent.act(obs)
-        agent.record_step(obs, actions, log_prob, value, torch.ones(4), torch.zeros(4, dtype=torch.bool),
-                          torch.zeros(4, dtype=torch.bool), obs)
+        agent.record_step(
+            obs,
+            actions,
+            log_prob,
+            value,
+            torch.ones(4),
+            torch.zeros(4, dtype=torch.bool),
+            torch.zeros(4, dtype=torch.bool),
+            obs,
+        )
     agent.compute_returns()
     agent.update()
     return agent
 
 
 def checkpoint_of(agent: PPOAgent, epoch: int = 7) -> dict:
-    return ckpt.make_checkpoint(agent.state_dict(), epoch=epoch, global_step=epoch * 8, best_score=-math.inf,
-                                config={"agent": agent.config.to_dict()})
+    return ckpt.make_checkpoint(
+        agent.state_dict(),
+        epoch=epoch,
+        global_step=epoch * 8,
+        best_score=-math.inf,
+        config={"agent": agent.config.to_dict()},
+    )
 
 
 def test_round_trip_with_weights_only(tmp_path):
@@ -62,8 +86,13 @@ def test_round_trip_with_weights_only(tmp_path):
     fresh.load_state_dict(state)
     for key, value in agent.module.state_dict().items():
         torch.testing.assert_close(fresh.module.state_dict()[key], value)
-    torch.testing.assert_close(fresh.normalizer.stats["self_obs"].mean, agent.normalizer.stats["self_obs"].mean)
-    assert fresh.optimizer_raw.state_dict()["state"][0]["step"] == agent.optimizer_raw.state_dict()["state"][0]["step"]
+    torch.testing.assert_close(
+        fresh.normalizer.stats["self_obs"].mean, agent.normalizer.stats["self_obs"].mean
+    )
+    assert (
+        fresh.optimizer_raw.state_dict()["state"][0]["step"]
+        == agent.optimizer_raw.state_dict()["state"][0]["step"]
+    )
 
 
 def test_crash_mid_write_keeps_the_old_checkpoint(tmp_path, monkeypatch):
@@ -114,4 +143,6 @@ def test_reserved_keys_and_missing_file():
         ckpt.make_checkpoint({"epoch": 1}, 1, 1, 0.0, {})
     with pytest.raises(FileNotFoundError, match="checkpoint=PATH"):
         ckpt.load_checkpoint("/nonexistent/last.ckpt")
-    assert ckpt.is_better(0.5, -math.inf) and not ckpt.is_better(0.5, 0.5) and not ckpt.is_better(math.nan, 0.0)
+    assert (
+        ckpt.is_better(0.5, -math.inf) and not ckpt.is_better(0.5, 0.5) and not ckpt.is_better(math.nan, 0.0)
+    )

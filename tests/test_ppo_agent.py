@@ -28,10 +28,23 @@ def fabric():
 
 
 def config(**overrides) -> PPOAgentConfig:
-    values = dict(num_steps=1, batch_size=8, num_mini_epochs=1, normalize_advantages=False, clip_value_loss=False,
-                  model={"config": {"actor_obs_keys": ["self_obs", "task"], "critic_obs_keys": ["self_obs"],
-                                    "actor_units": [16], "critic_units": [16], "init_log_std": -1.0,
-                                    "optimizer": {"lr": 1e-3}}})
+    values = {
+        "num_steps": 1,
+        "batch_size": 8,
+        "num_mini_epochs": 1,
+        "normalize_advantages": False,
+        "clip_value_loss": False,
+        "model": {
+            "config": {
+                "actor_obs_keys": ["self_obs", "task"],
+                "critic_obs_keys": ["self_obs"],
+                "actor_units": [16],
+                "critic_units": [16],
+                "init_log_std": -1.0,
+                "optimizer": {"lr": 1e-3},
+            }
+        },
+    }
     values.update(overrides)
     return PPOAgentConfig(**values)
 
@@ -82,8 +95,7 @@ def test_single_sample_positive_advantage_increases_probability(fabric):
 def test_first_minibatch_ratio_is_one(fabric):
     """Stored log-probs match the update's: the normaliser is frozen for the whole epoch."""
     torch.manual_seed(2)
-    agent = PPOAgent(config(num_steps=4, batch_size=32),
-                     OBS_SPEC, action_dim=3, num_envs=8, fabric=fabric)
+    agent = PPOAgent(config(num_steps=4, batch_size=32), OBS_SPEC, action_dim=3, num_envs=8, fabric=fabric)
     for _ in range(2):  # second epoch acts with committed (non-trivial) statistics
         rollout(agent, 8, seed=_)
         agent.compute_returns()
@@ -95,10 +107,23 @@ def test_first_minibatch_ratio_is_one(fabric):
 
 def test_value_entropy_and_bounds_terms_pull_the_right_way(fabric):
     torch.manual_seed(3)
-    cfg = config(num_mini_epochs=20, entropy_coef=0.1, bounds_loss_coef=10.0, bounds_soft_limit=0.01,
-                 model={"config": {"actor_obs_keys": ["self_obs"], "critic_obs_keys": ["self_obs"],
-                                   "actor_units": [16], "critic_units": [16], "init_log_std": -1.0,
-                                   "learnable_log_std": True, "optimizer": {"lr": 1e-2}}})
+    cfg = config(
+        num_mini_epochs=20,
+        entropy_coef=0.1,
+        bounds_loss_coef=10.0,
+        bounds_soft_limit=0.01,
+        model={
+            "config": {
+                "actor_obs_keys": ["self_obs"],
+                "critic_obs_keys": ["self_obs"],
+                "actor_units": [16],
+                "critic_units": [16],
+                "init_log_std": -1.0,
+                "learnable_log_std": True,
+                "optimizer": {"lr": 1e-2},
+            }
+        },
+    )
     agent = PPOAgent(cfg, OBS_SPEC, action_dim=3, num_envs=8, fabric=fabric)
     with torch.no_grad():
         agent.module.actor[-2].bias.fill_(0.5)  # means far outside the ±0.01 soft limit
@@ -138,21 +163,41 @@ class BehaviourCloningPPO(PPOAgent):
 
 def test_subclass_adds_stored_field_and_loss_term(fabric):
     torch.manual_seed(4)
-    agent = BehaviourCloningPPO(config(num_steps=2, batch_size=16, num_mini_epochs=30, normalize_obs=False,
-                                       model={"config": {"actor_obs_keys": ["self_obs"], "critic_obs_keys": ["self_obs"],
-                                                         "actor_units": [32], "critic_units": [8],
-                                                         "optimizer": {"lr": 1e-2}}}),
-                                OBS_SPEC, action_dim=3, num_envs=8, fabric=fabric)
+    agent = BehaviourCloningPPO(
+        config(
+            num_steps=2,
+            batch_size=16,
+            num_mini_epochs=30,
+            normalize_obs=False,
+            model={
+                "config": {
+                    "actor_obs_keys": ["self_obs"],
+                    "critic_obs_keys": ["self_obs"],
+                    "actor_units": [32],
+                    "critic_units": [8],
+                    "optimizer": {"lr": 1e-2},
+                }
+            },
+        ),
+        OBS_SPEC,
+        action_dim=3,
+        num_envs=8,
+        fabric=fabric,
+    )
     expert = torch.tensor([0.5, -0.5, 0.25]).expand(8, 3)
     for step in range(2):
         obs = {k: torch.randn(8, n) for k, n in OBS_SPEC.items()}
         actions, log_prob, value = agent.act(obs)
         z = torch.zeros(8)
-        agent.record_step(obs, actions, log_prob, value, z, z.bool(), z.bool(), obs, {"expert_actions": expert})
+        agent.record_step(
+            obs, actions, log_prob, value, z, z.bool(), z.bool(), obs, {"expert_actions": expert}
+        )
     torch.testing.assert_close(agent.storage.extras["expert_actions"][1], expert)
     agent.compute_returns()
     metrics = agent.update()
-    assert metrics["model/bc_coeff"] == 1.0 and "model/bc_loss" in metrics and "losses/actor_loss" not in metrics
+    assert (
+        metrics["model/bc_coeff"] == 1.0 and "model/bc_loss" in metrics and "losses/actor_loss" not in metrics
+    )
     assert torch.allclose(agent.act_deterministic(obs), expert, atol=0.1)
 
 
@@ -171,6 +216,8 @@ def test_yaml_config_builds_and_typos_fail_at_startup():
 
 
 def test_unknown_obs_group_is_reported(fabric):
-    cfg = config(model={"config": {"actor_obs_keys": ["self_obs", "terrain"], "critic_obs_keys": ["self_obs"]}})
+    cfg = config(
+        model={"config": {"actor_obs_keys": ["self_obs", "terrain"], "critic_obs_keys": ["self_obs"]}}
+    )
     with pytest.raises(KeyError, match="terrain"):
         PPOAgent(cfg, OBS_SPEC, action_dim=3, num_envs=8, fabric=fabric)

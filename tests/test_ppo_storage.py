@@ -11,9 +11,14 @@ T, N, A = 3, 4, 2
 def transition(t: int, extras=None) -> Transition:
     obs = {"self_obs": torch.full((N, 5), float(t)), "task": torch.full((N, 1), -float(t))}
     return Transition(
-        obs=obs, actions=torch.full((N, A), float(t)), log_probs=torch.full((N,), float(t)),
-        values=torch.arange(N, dtype=torch.float32) + 10 * t, next_values=torch.zeros(N),
-        rewards=torch.ones(N), terminated=torch.zeros(N, dtype=torch.bool), truncated=torch.zeros(N, dtype=torch.bool),
+        obs=obs,
+        actions=torch.full((N, A), float(t)),
+        log_probs=torch.full((N,), float(t)),
+        values=torch.arange(N, dtype=torch.float32) + 10 * t,
+        next_values=torch.zeros(N),
+        rewards=torch.ones(N),
+        terminated=torch.zeros(N, dtype=torch.bool),
+        truncated=torch.zeros(N, dtype=torch.bool),
         extras=extras if extras is not None else {"expert_actions": torch.full((N, A), 100.0 + t)},
     )
 

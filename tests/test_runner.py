@@ -68,8 +68,11 @@ class PointMassEnv:
         effort = -0.01 * a.square()
         terminated = self.pos.abs() > 3.0
         truncated = (self.progress >= self.max_episode_length) & ~terminated
-        extras = {"rewards/distance": distance_reward, "rewards/effort": effort,
-                  "episode_length": self.progress.clone()}
+        extras = {
+            "rewards/distance": distance_reward,
+            "rewards/effort": effort,
+            "episode_length": self.progress.clone(),
+        }
         return self.observations(), distance_reward + effort, terminated, truncated, extras
 
     def evaluate(self, act_fn) -> dict[str, float]:
@@ -77,19 +80,33 @@ class PointMassEnv:
         obs = self.reset()
         total = torch.zeros(self.num_envs)
         for _ in range(self.max_episode_length):
-            obs, reward, _, _, extras = self.step(act_fn(obs))
+            obs, _reward, _, _, extras = self.step(act_fn(obs))
             total += extras["rewards/distance"]
         mean = (total / self.max_episode_length).mean().item()
         return {"eval/mean_distance_reward": mean, "score": mean}
 
 
 def tiny_agent_config(**overrides) -> PPOAgentConfig:
-    values = dict(
-        num_steps=16, batch_size=256, num_mini_epochs=4, gamma=0.95, gae_lambda=0.95, entropy_coef=0.0,
-        model={"config": {"actor_obs_keys": ["state"], "critic_obs_keys": ["state"], "actor_units": [32, 32],
-                          "critic_units": [32, 32], "activation": "elu", "init_log_std": -0.7,
-                          "learnable_log_std": True, "optimizer": {"lr": 3e-3}}},
-    )
+    values = {
+        "num_steps": 16,
+        "batch_size": 256,
+        "num_mini_epochs": 4,
+        "gamma": 0.95,
+        "gae_lambda": 0.95,
+        "entropy_coef": 0.0,
+        "model": {
+            "config": {
+                "actor_obs_keys": ["state"],
+                "critic_obs_keys": ["state"],
+                "actor_units": [32, 32],
+                "critic_units": [32, 32],
+                "activation": "elu",
+                "init_log_std": -0.7,
+                "learnable_log_std": True,
+                "optimizer": {"lr": 3e-3},
+            }
+        },
+    }
     values.update(overrides)
     return PPOAgentConfig(**values)
 
@@ -125,9 +142,18 @@ def test_ppo_raises_mean_reward_and_logs(tmp_path):
     print(f"deterministic score {before:.3f} -> {after:.3f}; rollout mean reward {first:.3f} -> {last:.3f}")
     assert after > before + 0.2
     assert last > first + 0.15
-    for key in ("losses/actor_loss", "losses/value_loss", "losses/approx_kl", "losses/clip_fraction",
-                "losses/explained_variance", "losses/entropy", "losses/grad_norm", "charts/steps_per_second",
-                "rewards/distance", "rewards/effort"):
+    for key in (
+        "losses/actor_loss",
+        "losses/value_loss",
+        "losses/approx_kl",
+        "losses/clip_fraction",
+        "losses/explained_variance",
+        "losses/entropy",
+        "losses/grad_norm",
+        "charts/steps_per_second",
+        "rewards/distance",
+        "rewards/effort",
+    ):
         assert key in history[-1], key
     # episode statistics appear in epochs where some episode ended
     assert any("charts/episode_length" in m and "charts/episode_return" in m for m in history)
@@ -156,8 +182,14 @@ def test_fit_writes_run_directory_and_tensorboard(tmp_path):
     acc = EventAccumulator(str(event_dirs[0]))
     acc.Reload()
     tags = set(acc.Tags()["scalars"])
-    for tag in ("losses/approx_kl", "losses/clip_fraction", "losses/explained_variance",
-                "charts/steps_per_second", "charts/episode_length", "rewards/distance"):
+    for tag in (
+        "losses/approx_kl",
+        "losses/clip_fraction",
+        "losses/explained_variance",
+        "charts/steps_per_second",
+        "charts/episode_length",
+        "rewards/distance",
+    ):
         assert tag in tags, tag
     steps = [e.step for e in acc.Scalars("losses/approx_kl")]
     assert steps == [1024, 2048, 3072]
@@ -182,8 +214,9 @@ def test_resume_continues_epoch_and_step_count(tmp_path):
 def test_explicit_checkpoint_path_is_loaded(tmp_path):
     first, _, _ = make_run(tmp_path / "a", max_epochs=2, eval_metrics_every=0)
     first.fit()
-    other, _, _ = make_run(tmp_path / "b", max_epochs=4, eval_metrics_every=0,
-                           checkpoint=str(tmp_path / "a" / LAST_CHECKPOINT))
+    other, _, _ = make_run(
+        tmp_path / "b", max_epochs=4, eval_metrics_every=0, checkpoint=str(tmp_path / "a" / LAST_CHECKPOINT)
+    )
     other.fit()
     assert other.epoch == 4 and load_checkpoint(tmp_path / "b" / LAST_CHECKPOINT)["epoch"] == 4
     with pytest.raises(FileNotFoundError, match="checkpoint=PATH"):
@@ -197,8 +230,16 @@ def _free_port() -> int:
 
 
 def _ddp_worker(rank: int, world_size: int, port: int, out_dir: str) -> None:
-    os.environ.update({"MASTER_ADDR": "127.0.0.1", "MASTER_PORT": str(port), "WORLD_SIZE": str(world_size),
-                       "RANK": str(rank), "LOCAL_RANK": str(rank), "NODE_RANK": "0"})
+    os.environ.update(
+        {
+            "MASTER_ADDR": "127.0.0.1",
+            "MASTER_PORT": str(port),
+            "WORLD_SIZE": str(world_size),
+            "RANK": str(rank),
+            "LOCAL_RANK": str(rank),
+            "NODE_RANK": "0",
+        }
+    )
     torch.set_num_threads(1)
     from lightning.fabric import Fabric
 
@@ -206,13 +247,17 @@ def _ddp_worker(rank: int, world_size: int, port: int, out_dir: str) -> None:
     fabric.launch()
     torch.manual_seed(100 + rank)  # different init on purpose: DDP must broadcast rank 0's weights
     env = PointMassEnv(num_envs=32, seed=rank)  # each rank its own envs
-    agent = PPOAgent(tiny_agent_config(batch_size=128, num_steps=8), env.obs_spec, env.action_dim,
-                     env.num_envs, fabric)
+    agent = PPOAgent(
+        tiny_agent_config(batch_size=128, num_steps=8), env.obs_spec, env.action_dim, env.num_envs, fabric
+    )
     config = RunnerConfig(save_dir=out_dir, max_epochs=3, progress_bar=False, eval_metrics_every=2)
     runner = Runner(fabric, env, agent, config)
     runner.fit()
-    state = {"model": agent.module.state_dict(), "normalizer": agent.normalizer.state_dict(),
-             "global_step": runner.global_step}
+    state = {
+        "model": agent.module.state_dict(),
+        "normalizer": agent.normalizer.state_dict(),
+        "global_step": runner.global_step,
+    }
     torch.save(state, Path(out_dir) / f"rank{rank}.pt")
 
 
@@ -235,13 +280,32 @@ def test_build_from_hydra_style_config(tmp_path):
     from omegaconf import OmegaConf
 
     cfg = OmegaConf.merge(
-        {"experiment_name": "tiny", "save_dir": str(tmp_path), "training_max_steps": 5 * 16 * 64 + 7,
-         "checkpoint": None, "ngpu": 1, "nodes": 1},
+        {
+            "experiment_name": "tiny",
+            "save_dir": str(tmp_path),
+            "training_max_steps": 5 * 16 * 64 + 7,
+            "checkpoint": None,
+            "ngpu": 1,
+            "nodes": 1,
+        },
         OmegaConf.load("protomotions/config/agent/ppo.yaml"),
-        {"agent": {"config": {"num_steps": 16, "batch_size": 256,
-                              "model": {"config": {"actor_obs_keys": ["state"], "critic_obs_keys": ["state"],
-                                                   "actor_units": [8], "critic_units": [8]}}}},
-         "runner": {"progress_bar": False, "eval_metrics_every": 0}},
+        {
+            "agent": {
+                "config": {
+                    "num_steps": 16,
+                    "batch_size": 256,
+                    "model": {
+                        "config": {
+                            "actor_obs_keys": ["state"],
+                            "critic_obs_keys": ["state"],
+                            "actor_units": [8],
+                            "critic_units": [8],
+                        }
+                    },
+                }
+            },
+            "runner": {"progress_bar": False, "eval_metrics_every": 0},
+        },
     )
     fabric = make_fabric(tmp_path)
     env = PointMassEnv(num_envs=64)

@@ -86,17 +86,29 @@ def save_checkpoint(state: Mapping[str, Any], path: str | os.PathLike) -> Path:
 def load_checkpoint(path: str | os.PathLike, map_location: str | torch.device = "cpu") -> dict[str, Any]:
     path = Path(path)
     if not path.is_file():
-        raise FileNotFoundError(f"checkpoint not found: {path} (checkpoint=PATH must name an existing .ckpt file)")
+        raise FileNotFoundError(
+            f"checkpoint not found: {path} (checkpoint=PATH must name an existing .ckpt file)"
+        )
     return torch.load(path, map_location=map_location, weights_only=True)
 
 
-def make_checkpoint(agent_state: Mapping[str, Any], epoch: int, global_step: int, best_score: float,
-                    config: Mapping[str, Any] | None) -> dict[str, Any]:
+def make_checkpoint(
+    agent_state: Mapping[str, Any],
+    epoch: int,
+    global_step: int,
+    best_score: float,
+    config: Mapping[str, Any] | None,
+) -> dict[str, Any]:
     clash = sorted(set(agent_state) & set(PROGRESS_KEYS))
     if clash:
         raise KeyError(f"agent.state_dict() uses reserved checkpoint key(s) {clash}; rename them")
-    return {**agent_state, "epoch": int(epoch), "global_step": int(global_step),
-            "best_score": float(best_score), "config": dict(config or {})}
+    return {
+        **agent_state,
+        "epoch": int(epoch),
+        "global_step": int(global_step),
+        "best_score": float(best_score),
+        "config": dict(config or {}),
+    }
 
 
 def is_better(score: float, best: float) -> bool:

@@ -73,4 +73,6 @@ def build_fabric(cfg: Any, loggers: list | None = None):
         strategy = DDPStrategy(process_group_backend="nccl" if accelerator == "cuda" else "gloo")
     else:
         strategy = "auto"
-    return Fabric(accelerator=accelerator, devices=devices, num_nodes=nodes, strategy=strategy, loggers=loggers)
+    return Fabric(
+        accelerator=accelerator, devices=devices, num_nodes=nodes, strategy=strategy, loggers=loggers
+    )

@@ -30,7 +30,12 @@ from typing import Any
 import torch
 
 from protomotions.agents.checkpoint import (
-    BEST_CHECKPOINT, LAST_CHECKPOINT, is_better, load_checkpoint, make_checkpoint, save_checkpoint,
+    BEST_CHECKPOINT,
+    LAST_CHECKPOINT,
+    is_better,
+    load_checkpoint,
+    make_checkpoint,
+    save_checkpoint,
 )
 from protomotions.agents.ppo.config import build_nested, to_plain
 
@@ -66,10 +71,17 @@ class EpisodeStats:
         self._reset_epoch()
 
     def _reset_epoch(self) -> None:
-        z = lambda: torch.zeros((), device=self.device)  # noqa: E731
-        self.reward_sum, self.finished_return, self.finished_length, self.finished = z(), z(), z(), z()
+        def zero() -> torch.Tensor:
+            return torch.zeros((), device=self.device)
+
+        self.reward_sum, self.finished_return, self.finished_length, self.finished = (
+            zero(),
+            zero(),
+            zero(),
+            zero(),
+        )
         self.samples = 0
-        self.term_sums = {k: z() for k in self.term_sums}
+        self.term_sums = {k: zero() for k in self.term_sums}
 
     def reset_episodes(self) -> None:
         self.episode_return.zero_()
@@ -89,14 +101,23 @@ class EpisodeStats:
         self.samples += rewards.numel()
         for key, value in extras.items():
             if key.startswith("rewards/") and isinstance(value, torch.Tensor):
-                self.term_sums[key] = self.term_sums.get(key, torch.zeros((), device=self.device)) + value.float().sum()
+                self.term_sums[key] = (
+                    self.term_sums.get(key, torch.zeros((), device=self.device)) + value.float().sum()
+                )
 
     def summarize(self, fabric) -> dict[str, float]:
         """Sum over ranks (one all-reduce) and read back once; resets the epoch sums."""
         terms = sorted(self.term_sums)
-        packed = torch.stack([self.reward_sum, self.finished_return, self.finished_length, self.finished,
-                              torch.tensor(float(self.samples), device=self.device)]
-                             + [self.term_sums[k] for k in terms])
+        packed = torch.stack(
+            [
+                self.reward_sum,
+                self.finished_return,
+                self.finished_length,
+                self.finished,
+                torch.tensor(float(self.samples), device=self.device),
+            ]
+            + [self.term_sums[k] for k in terms]
+        )
         if fabric.world_size > 1:
             packed = fabric.all_reduce(packed, reduce_op="sum")
         reward_sum, ret, length, finished, samples, *term_values = packed.tolist()
@@ -116,17 +137,25 @@ class Runner:
     (if absent) and into every checkpoint under "config". Defaults to agent + runner configs.
     """
 
-    def __init__(self, fabric, env, agent, config: RunnerConfig, run_config: Mapping[str, Any] | None = None) -> None:
+    def __init__(
+        self, fabric, env, agent, config: RunnerConfig, run_config: Mapping[str, Any] | None = None
+    ) -> None:
         self.fabric = fabric
         self.env = env
         self.agent = agent
         self.config = config
         self.save_dir = Path(config.save_dir)
-        self.run_config = to_plain(run_config) if run_config is not None else {
-            "agent": agent.config.to_dict(), "runner": asdict(config)}
+        self.run_config = (
+            to_plain(run_config)
+            if run_config is not None
+            else {"agent": agent.config.to_dict(), "runner": asdict(config)}
+        )
         self.steps_per_epoch = agent.num_steps * env.num_envs * fabric.world_size
-        self.max_epochs = config.max_epochs if config.max_epochs is not None else (
-            int(config.training_max_steps) // fabric.world_size // env.num_envs // agent.num_steps)
+        self.max_epochs = (
+            config.max_epochs
+            if config.max_epochs is not None
+            else (int(config.training_max_steps) // fabric.world_size // env.num_envs // agent.num_steps)
+        )
         if self.max_epochs <= 0:
             raise ValueError(
                 f"training_max_steps={config.training_max_steps} gives max_epochs={self.max_epochs} "
@@ -141,17 +170,22 @@ class Runner:
         self.stats = EpisodeStats(env.num_envs, fabric.device)
 
     @classmethod
-    def from_run_config(cls, cfg, fabric, env, agent) -> "Runner":
+    def from_run_config(cls, cfg, fabric, env, agent) -> Runner:
         """Top-level ``save_dir``, ``training_max_steps``, ``checkpoint`` + the ``runner:`` section."""
         section = to_plain(cfg.get("runner") or {})
-        top = {"save_dir": str(cfg.save_dir), "training_max_steps": int(cfg.training_max_steps),
-               "checkpoint": cfg.get("checkpoint")}
+        top = {
+            "save_dir": str(cfg.save_dir),
+            "training_max_steps": int(cfg.training_max_steps),
+            "checkpoint": cfg.get("checkpoint"),
+        }
         config = build_nested(RunnerConfig, {**top, **section}, "runner")
         return cls(fabric, env, agent, config, run_config=to_plain(cfg))
 
     # ----------------------------------------------------------------- checkpoints
     def checkpoint_state(self) -> dict[str, Any]:
-        return make_checkpoint(self.agent.state_dict(), self.epoch, self.global_step, self.best_score, self.run_config)
+        return make_checkpoint(
+            self.agent.state_dict(), self.epoch, self.global_step, self.best_score, self.run_config
+        )
 
     def save(self, name: str) -> None:
         if self.fabric.is_global_zero:
@@ -187,11 +221,14 @@ class Runner:
         self._write_run_config()
         agent, cfg = self.agent, self.agent.config
         samples = agent.num_steps * self.env.num_envs
+        batch_size = getattr(cfg, "batch_size", samples)
+        minibatches = samples // batch_size * getattr(cfg, "num_mini_epochs", 1)
         self.fabric.print(
             f"[runner] world_size={self.fabric.world_size} num_envs/rank={self.env.num_envs} "
-            f"num_steps={agent.num_steps} samples/epoch/rank={samples} batch_size={getattr(cfg, 'batch_size', '?')} "
-            f"minibatches/epoch={samples // getattr(cfg, 'batch_size', samples) * getattr(cfg, 'num_mini_epochs', 1)} "
-            f"max_epochs={self.max_epochs} start_epoch={self.epoch}" + (f" (restored {restored})" if restored else "")
+            f"num_steps={agent.num_steps} samples/epoch/rank={samples} batch_size={batch_size} "
+            f"minibatches/epoch={minibatches} "
+            f"max_epochs={self.max_epochs} start_epoch={self.epoch}"
+            + (f" (restored {restored})" if restored else "")
         )
         agent.train_mode()
         self._obs = self.env.reset()
@@ -201,40 +238,47 @@ class Runner:
             while self.epoch < self.max_epochs:
                 metrics = self.run_epoch()
                 if progress is not None:
-                    progress.update(task, completed=self.epoch, sps=f"{metrics['charts/steps_per_second']:,.0f}",
-                                    reward=f"{metrics['charts/mean_reward']:.3f}",
-                                    ep_len=f"{metrics.get('charts/episode_length', float('nan')):.0f}")
+                    progress.update(
+                        task,
+                        completed=self.epoch,
+                        sps=f"{metrics['charts/steps_per_second']:,.0f}",
+                        reward=f"{metrics['charts/mean_reward']:.3f}",
+                        ep_len=f"{metrics.get('charts/episode_length', float('nan')):.0f}",
+                    )
         if self.epoch > 0 and self._last_saved_epoch != self.epoch:
             self.save(LAST_CHECKPOINT)
         return metrics
 
     def run_epoch(self) -> dict[str, float]:
         start = time.perf_counter()
-        self._rollout()                                                   # 1
+        self._rollout()  # 1
         rollout_end = time.perf_counter()
-        self.agent.compute_returns()                                      # 2
-        metrics = self.agent.update()                                     # 3
+        self.agent.compute_returns()  # 2
+        metrics = self.agent.update()  # 3
         update_end = time.perf_counter()
         self.epoch += 1
         self.global_step += self.steps_per_epoch
-        metrics.update(self.stats.summarize(self.fabric))                 # 4
-        metrics.update({
-            "charts/steps_per_second": self.steps_per_epoch / (update_end - start),
-            "charts/rollout_seconds": rollout_end - start,
-            "charts/update_seconds": update_end - rollout_end,
-            "charts/epoch": float(self.epoch),
-        })
+        metrics.update(self.stats.summarize(self.fabric))  # 4
+        metrics.update(
+            {
+                "charts/steps_per_second": self.steps_per_epoch / (update_end - start),
+                "charts/rollout_seconds": rollout_end - start,
+                "charts/update_seconds": update_end - rollout_end,
+                "charts/epoch": float(self.epoch),
+            }
+        )
         total = metrics.get("losses/total_loss", 0.0)
         if not math.isfinite(total):
             raise FloatingPointError(
-                f"non-finite total loss ({total}) at epoch {self.epoch}: check env rewards/observations for NaN "
+                f"non-finite total loss ({total}) at epoch {self.epoch}: "
+                "check env rewards/observations for NaN "
                 "or lower agent.config.model.config.optimizer.lr"
             )
-        self.fabric.log_dict(metrics, step=self.global_step)              # 5
-        if self.epoch % self.config.manual_save_every == 0:               # 6
+        self.fabric.log_dict(metrics, step=self.global_step)  # 5
+        if self.epoch % self.config.manual_save_every == 0:  # 6
             self.save(LAST_CHECKPOINT)
         every = self.config.eval_metrics_every
-        if every and self.epoch % every == 0:                             # 7
+        if every and self.epoch % every == 0:  # 7
             metrics.update(self.evaluate())
         return metrics
 
@@ -263,8 +307,10 @@ class Runner:
             metrics["eval/score"] = float(score)
         if self.fabric.world_size > 1:
             keys = sorted(metrics)
-            reduced = self.fabric.all_reduce(torch.tensor([metrics[k] for k in keys], device=self.fabric.device,
-                                                          dtype=torch.float64), reduce_op="mean")
+            reduced = self.fabric.all_reduce(
+                torch.tensor([metrics[k] for k in keys], device=self.fabric.device, dtype=torch.float64),
+                reduce_op="mean",
+            )
             metrics = dict(zip(keys, reduced.tolist()))
         self.fabric.log_dict(metrics, step=self.global_step)
         if "eval/score" in metrics and is_better(metrics["eval/score"], self.best_score):
@@ -288,12 +334,20 @@ class Runner:
                 return
             from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
-            columns = (TextColumn("[bold]epoch"), MofNCompleteColumn(), BarColumn(),
-                       TextColumn("{task.fields[sps]} steps/s"), TextColumn("reward {task.fields[reward]}"),
-                       TextColumn("ep len {task.fields[ep_len]}"), TextColumn("ETA"), TimeRemainingColumn())
+            columns = (
+                TextColumn("[bold]epoch"),
+                MofNCompleteColumn(),
+                BarColumn(),
+                TextColumn("{task.fields[sps]} steps/s"),
+                TextColumn("reward {task.fields[reward]}"),
+                TextColumn("ep len {task.fields[ep_len]}"),
+                TextColumn("ETA"),
+                TimeRemainingColumn(),
+            )
             with Progress(*columns) as progress:
-                task = progress.add_task("train", total=self.max_epochs, completed=self.epoch,
-                                         sps="-", reward="-", ep_len="-")
+                task = progress.add_task(
+                    "train", total=self.max_epochs, completed=self.epoch, sps="-", reward="-", ep_len="-"
+                )
                 yield progress, task
 
         return manager()

@@ -61,7 +61,9 @@ class FlatObsInput(nn.Module):
     silently feeding the wrong columns.
     """
 
-    def __init__(self, keys: Sequence[str], obs_spec: Mapping[str, int], normalizer: nn.Module | None = None) -> None:
+    def __init__(
+        self, keys: Sequence[str], obs_spec: Mapping[str, int], normalizer: nn.Module | None = None
+    ) -> None:
         super().__init__()
         if not keys:
             raise ValueError("FlatObsInput needs at least one observation group name")
@@ -81,5 +83,7 @@ class FlatObsInput(nn.Module):
             obs = self.normalizer({k: obs[k] for k in self.keys})
         for key, size in zip(self.keys, self.sizes):
             if obs[key].shape[-1] != size:
-                raise ValueError(f"obs group '{key}' has width {obs[key].shape[-1]}, expected {size} (obs_spec)")
+                raise ValueError(
+                    f"obs group '{key}' has width {obs[key].shape[-1]}, expected {size} (obs_spec)"
+                )
         return flatten_obs(obs, self.keys)

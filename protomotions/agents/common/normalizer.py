@@ -20,8 +20,12 @@ from torch import nn
 
 
 def merge_moments(
-    count_a: torch.Tensor, mean_a: torch.Tensor, m2_a: torch.Tensor,
-    count_b: torch.Tensor, mean_b: torch.Tensor, m2_b: torch.Tensor,
+    count_a: torch.Tensor,
+    mean_a: torch.Tensor,
+    m2_a: torch.Tensor,
+    count_b: torch.Tensor,
+    mean_b: torch.Tensor,
+    m2_b: torch.Tensor,
 ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
     """Merge two sets of moments (count scalar, mean (D,), M2 = sum of squared deviations (D,)).
 
@@ -30,7 +34,7 @@ def merge_moments(
     count = count_a + count_b
     safe = count.clamp(min=1.0)
     delta = mean_b - mean_a
-    mean = mean_a + delta * (count_b / safe)                      # weighted mean
+    mean = mean_a + delta * (count_b / safe)  # weighted mean
     m2 = m2_a + m2_b + delta.square() * (count_a * count_b / safe)  # Chan's parallel M2
     return count, mean, m2
 

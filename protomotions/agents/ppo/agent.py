@@ -61,8 +61,14 @@ class PPOAgent:
             ``fabric.setup`` so DDP all-reduces gradients across ranks.
     """
 
-    def __init__(self, config: PPOAgentConfig | Mapping, obs_spec: Mapping[str, int], action_dim: int,
-                 num_envs: int, fabric) -> None:
+    def __init__(
+        self,
+        config: PPOAgentConfig | Mapping,
+        obs_spec: Mapping[str, int],
+        action_dim: int,
+        num_envs: int,
+        fabric,
+    ) -> None:
         if not isinstance(config, PPOAgentConfig):
             config = PPOAgentConfig(**to_plain(config))
         self.config = config
@@ -73,25 +79,38 @@ class PPOAgent:
         self.num_envs = int(num_envs)
         self.num_steps = config.num_steps
 
-        self.normalizer = DictNormalizer(self.obs_spec, config.obs_clamp, enabled=config.normalize_obs).to(self.device)
+        self.normalizer = DictNormalizer(self.obs_spec, config.obs_clamp, enabled=config.normalize_obs).to(
+            self.device
+        )
         module = self.build_model()
         opt_cfg = config.model.config.optimizer
         optimizer = torch.optim.Adam(
             [p for p in module.parameters() if p.requires_grad],
-            lr=opt_cfg.lr, betas=tuple(opt_cfg.betas), eps=opt_cfg.eps, weight_decay=opt_cfg.weight_decay,
+            lr=opt_cfg.lr,
+            betas=tuple(opt_cfg.betas),
+            eps=opt_cfg.eps,
+            weight_decay=opt_cfg.weight_decay,
         )
         # self.module: the plain network, used for rollouts (no DDP collectives per step);
         # self.model: the Fabric/DDP wrapper, used in update() so gradients are all-reduced.
         self.module = module
         self.optimizer_raw = optimizer
         self.model, self.optimizer = fabric.setup(module, optimizer)
-        self.storage = RolloutStorage(self.num_steps, self.num_envs, self.obs_spec, self.action_dim,
-                                      self.device, self.extra_storage_fields())
+        self.storage = RolloutStorage(
+            self.num_steps,
+            self.num_envs,
+            self.obs_spec,
+            self.action_dim,
+            self.device,
+            self.extra_storage_fields(),
+        )
 
     @classmethod
-    def from_run_config(cls, cfg, fabric, env) -> "PPOAgent":
+    def from_run_config(cls, cfg, fabric, env) -> PPOAgent:
         """Build from the composed Hydra config (``cfg.agent.config``) and an env."""
-        return cls(PPOAgentConfig(**to_plain(cfg.agent.config)), env.obs_spec, env.action_dim, env.num_envs, fabric)
+        return cls(
+            PPOAgentConfig(**to_plain(cfg.agent.config)), env.obs_spec, env.action_dim, env.num_envs, fabric
+        )
 
     # ----------------------------------------------------------------- hooks
     def build_model(self) -> nn.Module:
@@ -100,8 +119,12 @@ class PPOAgent:
     def extra_storage_fields(self) -> dict[str, tuple[int, ...]]:
         return {}
 
-    def step_extras(self, obs: Mapping[str, torch.Tensor], next_obs: Mapping[str, torch.Tensor],
-                    env_extras: Mapping[str, Any]) -> dict[str, torch.Tensor]:
+    def step_extras(
+        self,
+        obs: Mapping[str, torch.Tensor],
+        next_obs: Mapping[str, torch.Tensor],
+        env_extras: Mapping[str, Any],
+    ) -> dict[str, torch.Tensor]:
         return {}
 
     def extra_losses(self, batch: RolloutBatch, out: PolicyOutput) -> dict[str, torch.Tensor]:
@@ -144,26 +167,56 @@ class PPOAgent:
         return value_fn(normalized) if callable(value_fn) else self.module(normalized).value
 
     @torch.no_grad()
-    def record_step(self, obs, actions, log_prob, value, rewards, terminated, truncated, next_obs,
-                    env_extras: Mapping[str, Any] | None = None, **extra_fields: torch.Tensor) -> None:
+    def record_step(
+        self,
+        obs,
+        actions,
+        log_prob,
+        value,
+        rewards,
+        terminated,
+        truncated,
+        next_obs,
+        env_extras: Mapping[str, Any] | None = None,
+        **extra_fields: torch.Tensor,
+    ) -> None:
         """Store one step. ``next_obs`` is the pre-reset observation returned by ``env.step``.
 
         Also accumulates ``obs`` into the normaliser's pending moments (committed in update()).
         """
-        self.normalizer.accumulate(obs)
+        missing = [k for k in self.obs_spec if k not in obs]
+        if missing:
+            raise KeyError(f"record_step: obs lacks group(s) {missing} of obs_spec; got {sorted(obs)}")
+        obs_used = {k: obs[k] for k in self.obs_spec}  # groups outside obs_spec are not stored
+        self.normalizer.accumulate(obs_used)
         fields = dict(self.step_extras(obs, next_obs, env_extras or {}))
         fields.update(extra_fields)
-        self.storage.add(Transition(
-            obs=dict(obs), actions=actions, log_probs=log_prob, values=value,
-            next_values=self.compute_values(next_obs),
-            rewards=rewards.float(), terminated=terminated.bool(), truncated=truncated.bool(), extras=fields,
-        ))
+        self.storage.add(
+            Transition(
+                obs=obs_used,
+                actions=actions,
+                log_probs=log_prob,
+                values=value,
+                next_values=self.compute_values(next_obs),
+                rewards=rewards.float(),
+                terminated=terminated.bool(),
+                truncated=truncated.bool(),
+                extras=fields,
+            )
+        )
 
     @torch.no_grad()
     def compute_returns(self) -> None:
         s = self.storage
-        advantages, returns = compute_gae(s.rewards, s.values, s.next_values, s.terminated, s.truncated,
-                                          self.config.gamma, self.config.gae_lambda)
+        advantages, returns = compute_gae(
+            s.rewards,
+            s.values,
+            s.next_values,
+            s.terminated,
+            s.truncated,
+            self.config.gamma,
+            self.config.gae_lambda,
+        )
         s.set_returns(advantages, returns)
 
     # ----------------------------------------------------------------- update
@@ -176,7 +229,9 @@ class PPOAgent:
         if cfg.normalize_advantages and adv.numel() > 1:
             adv = (adv - adv.mean()) / (adv.std() + 1e-8)
         # L_clip = −E[min(ρ·A, clip(ρ, 1−ε, 1+ε)·A)]
-        surrogate = torch.min(ratio * adv, torch.clamp(ratio, 1.0 - cfg.clip_ratio, 1.0 + cfg.clip_ratio) * adv)
+        surrogate = torch.min(
+            ratio * adv, torch.clamp(ratio, 1.0 - cfg.clip_ratio, 1.0 + cfg.clip_ratio) * adv
+        )
         losses = {"actor_loss": -surrogate.mean()}
         value_error = (out.value - batch.returns).square()
         if cfg.clip_value_loss:
@@ -191,7 +246,7 @@ class PPOAgent:
             excess = (out.mean - limit).clamp(min=0).square() + (out.mean + limit).clamp(max=0).square()
             losses["bounds_loss"] = cfg.bounds_loss_coef * excess.sum(dim=-1).mean()
         with torch.no_grad():
-            self._diag["approx_kl"] += ((ratio - 1.0) - log_ratio).mean()       # k3 estimator of KL(old‖new)
+            self._diag["approx_kl"] += ((ratio - 1.0) - log_ratio).mean()  # k3 estimator of KL(old‖new)
             self._diag["clip_fraction"] += ((ratio - 1.0).abs() > cfg.clip_ratio).float().mean()
             self._diag["entropy"] += entropy
         return losses
@@ -215,17 +270,26 @@ class PPOAgent:
         cfg = self.config
         self.train_mode()
         zero = torch.zeros((), device=self.device)
-        self._diag = {"approx_kl": zero.clone(), "clip_fraction": zero.clone(), "entropy": zero.clone(),
-                      "grad_norm": zero.clone()}
+        self._diag = {
+            "approx_kl": zero.clone(),
+            "clip_fraction": zero.clone(),
+            "entropy": zero.clone(),
+            "grad_norm": zero.clone(),
+        }
         sums: dict[str, torch.Tensor] = {}
         num_updates = 0
         for batch in self.storage.minibatches(cfg.batch_size, cfg.num_mini_epochs):
             losses = self.compute_losses(batch)
+            if not losses:
+                raise RuntimeError(
+                    f"{type(self).__name__}: ppo_losses() and extra_losses() returned no loss terms"
+                )
             total = torch.stack(list(losses.values())).sum()
             self.optimizer.zero_grad(set_to_none=True)
             self.fabric.backward(total)
-            grad_norm = self.fabric.clip_gradients(self.model, self.optimizer, max_norm=cfg.max_grad_norm,
-                                                   error_if_nonfinite=False)
+            grad_norm = self.fabric.clip_gradients(
+                self.model, self.optimizer, max_norm=cfg.max_grad_norm, error_if_nonfinite=False
+            )
             self.optimizer.step()
             self._diag["grad_norm"] += grad_norm.detach().to(self.device)
             for name, value in {**losses, "total_loss": total}.items():
@@ -272,7 +336,9 @@ class PPOAgent:
     def load_state_dict(self, state: Mapping[str, Any]) -> None:
         missing = [k for k in ("model", "optimizer", "normalizer") if k not in state]
         if missing:
-            raise KeyError(f"checkpoint lacks {missing}; it was not written by a PPOAgent (keys: {sorted(state)})")
+            raise KeyError(
+                f"checkpoint lacks {missing}; it was not written by a PPOAgent (keys: {sorted(state)})"
+            )
         self.module.load_state_dict(state["model"])
         self.optimizer_raw.load_state_dict(state["optimizer"])
         self.normalizer.load_state_dict(state["normalizer"])

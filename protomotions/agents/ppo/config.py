@@ -92,7 +92,8 @@ class ActorCriticConfig:
         self.critic_units = [int(u) for u in to_plain(self.critic_units)]
         if self.activation not in ACTIVATIONS:
             raise ValueError(
-                f"agent.config.model.config.activation='{self.activation}'; choose one of {sorted(ACTIVATIONS)}"
+                f"agent.config.model.config.activation='{self.activation}'; "
+                f"choose one of {sorted(ACTIVATIONS)}"
             )
         self.optimizer = build_nested(OptimizerConfig, self.optimizer, "agent.config.model.config.optimizer")
 
@@ -152,7 +153,9 @@ class PPOAgentConfig:
             if int(getattr(self, key)) <= 0:
                 raise ValueError(f"agent.config.{key} must be a positive integer, got {getattr(self, key)}")
         if not 0.0 <= self.gamma <= 1.0 or not 0.0 <= self.gae_lambda <= 1.0:
-            raise ValueError(f"agent.config.gamma={self.gamma} and gae_lambda={self.gae_lambda} must be in [0, 1]")
+            raise ValueError(
+                f"agent.config.gamma={self.gamma} and gae_lambda={self.gae_lambda} must be in [0, 1]"
+            )
 
     def to_dict(self) -> dict:
         """Plain nested dict (for checkpoints and config.yaml)."""

@@ -42,14 +42,20 @@ def compute_gae(
         ``(advantages [T, N], returns [T, N])`` with returns = advantages + values.
     """
     shape = rewards.shape
-    for name, tensor in (("values", values), ("next_values", next_values),
-                         ("terminated", terminated), ("truncated", truncated)):
+    for name, tensor in (
+        ("values", values),
+        ("next_values", next_values),
+        ("terminated", terminated),
+        ("truncated", truncated),
+    ):
         if tensor.shape != shape:
-            raise ValueError(f"compute_gae: {name} has shape {tuple(tensor.shape)}, rewards has {tuple(shape)}")
-    not_terminated = 1.0 - terminated.float()                  # 0 where the future is worth nothing
-    not_done = 1.0 - (terminated | truncated).float()          # 0 where the episode ended (either way)
+            raise ValueError(
+                f"compute_gae: {name} has shape {tuple(tensor.shape)}, rewards has {tuple(shape)}"
+            )
+    not_terminated = 1.0 - terminated.float()  # 0 where the future is worth nothing
+    not_done = 1.0 - (terminated | truncated).float()  # 0 where the episode ended (either way)
     advantages = torch.zeros_like(rewards)
-    next_advantage = torch.zeros_like(rewards[0])              # A_T = 0 (nothing after the rollout)
+    next_advantage = torch.zeros_like(rewards[0])  # A_T = 0 (nothing after the rollout)
     for t in reversed(range(shape[0])):
         # δ_t = r_t + γ · (1 − terminated_t) · V(s'_t) − V(s_t)
         delta = rewards[t] + gamma * not_terminated[t] * next_values[t] - values[t]

@@ -18,9 +18,9 @@ from protomotions.agents.ppo.config import ActorCriticConfig
 
 
 class PolicyOutput(NamedTuple):
-    mean: torch.Tensor     # (B, action_dim) Gaussian mean
+    mean: torch.Tensor  # (B, action_dim) Gaussian mean
     log_std: torch.Tensor  # (B, action_dim) Gaussian log standard deviation
-    value: torch.Tensor    # (B,) V(s)
+    value: torch.Tensor  # (B,) V(s)
 
 
 class ActorCritic(nn.Module):

@@ -17,14 +17,14 @@ import torch
 class Transition:
     """One env step for all envs. Shapes: ``(num_envs, ...)``."""
 
-    obs: dict[str, torch.Tensor]      # observation acted on, name → (N, size)
-    actions: torch.Tensor             # (N, action_dim)
-    log_probs: torch.Tensor           # (N,) log π_old(a|s)
-    values: torch.Tensor              # (N,) V(s)
-    next_values: torch.Tensor         # (N,) V(s') of the pre-reset next observation
-    rewards: torch.Tensor             # (N,)
-    terminated: torch.Tensor          # (N,) bool
-    truncated: torch.Tensor           # (N,) bool
+    obs: dict[str, torch.Tensor]  # observation acted on, name → (N, size)
+    actions: torch.Tensor  # (N, action_dim)
+    log_probs: torch.Tensor  # (N,) log π_old(a|s)
+    values: torch.Tensor  # (N,) V(s)
+    next_values: torch.Tensor  # (N,) V(s') of the pre-reset next observation
+    rewards: torch.Tensor  # (N,)
+    terminated: torch.Tensor  # (N,) bool
+    truncated: torch.Tensor  # (N,) bool
     extras: dict[str, torch.Tensor] = field(default_factory=dict)  # name → (N, *shape)
 
 
@@ -33,12 +33,12 @@ class RolloutBatch:
     """A minibatch of flattened samples. Shapes: ``(B, ...)``."""
 
     obs: dict[str, torch.Tensor]
-    actions: torch.Tensor             # (B, action_dim)
-    old_log_probs: torch.Tensor       # (B,)
-    old_values: torch.Tensor          # (B,)
-    advantages: torch.Tensor          # (B,)
-    returns: torch.Tensor             # (B,)
-    extras: dict[str, torch.Tensor]   # name → (B, *shape)
+    actions: torch.Tensor  # (B, action_dim)
+    old_log_probs: torch.Tensor  # (B,)
+    old_values: torch.Tensor  # (B,)
+    advantages: torch.Tensor  # (B,)
+    returns: torch.Tensor  # (B,)
+    extras: dict[str, torch.Tensor]  # name → (B, *shape)
 
 
 class RolloutStorage:
@@ -111,7 +111,9 @@ class RolloutStorage:
         self.step += 1
 
     @staticmethod
-    def _check_keys(what: str, given: Mapping[str, torch.Tensor], expected: Mapping[str, torch.Tensor]) -> None:
+    def _check_keys(
+        what: str, given: Mapping[str, torch.Tensor], expected: Mapping[str, torch.Tensor]
+    ) -> None:
         if set(given) != set(expected):
             raise KeyError(
                 f"Transition.{what} keys {sorted(given)} do not match the storage's {sorted(expected)}; "
@@ -122,7 +124,9 @@ class RolloutStorage:
     def _write(name: str, buf: torch.Tensor, t: int, value: torch.Tensor) -> None:
         # shape is host metadata: this check costs no device sync
         if value.shape != buf.shape[1:]:
-            raise ValueError(f"RolloutStorage: '{name}' has shape {tuple(value.shape)}, expected {tuple(buf.shape[1:])}")
+            raise ValueError(
+                f"RolloutStorage: '{name}' has shape {tuple(value.shape)}, expected {tuple(buf.shape[1:])}"
+            )
         buf[t].copy_(value.detach())
 
     def set_returns(self, advantages: torch.Tensor, returns: torch.Tensor) -> None:
@@ -140,12 +144,17 @@ class RolloutStorage:
         left out of that epoch (a different remainder every epoch).
         """
         if not self.is_full():
-            raise RuntimeError(f"RolloutStorage holds {self.step}/{self.num_steps} steps; finish the rollout first")
+            raise RuntimeError(
+                f"RolloutStorage holds {self.step}/{self.num_steps} steps; finish the rollout first"
+            )
         if not self.returns_ready:
-            raise RuntimeError("advantages/returns are not computed; call agent.compute_returns() before update()")
+            raise RuntimeError(
+                "advantages/returns are not computed; call agent.compute_returns() before update()"
+            )
         if not 0 < batch_size <= self.num_samples:
             raise ValueError(
-                f"agent.config.batch_size={batch_size} must be in [1, num_steps·num_envs = {self.num_samples}]; "
+                f"agent.config.batch_size={batch_size} must be in "
+                f"[1, num_steps·num_envs = {self.num_samples}]; "
                 "lower batch_size or raise num_envs / num_steps"
             )
         flat = self._flattened()
