@@ -30,6 +30,7 @@ success = never falls AND the error never exceeds ``eval_max_error`` (0.5 m).
 from __future__ import annotations
 
 from dataclasses import dataclass
+from itertools import pairwise
 
 import torch
 
@@ -189,6 +190,6 @@ class PathFollowerEnv(KeyframeTaskEnv):
         pts = points[env_id]
         pts = torch.cat([pts[:, :2], (self.ground_height(pts[:, :2]) + pts[:, 2])[:, None]], -1).tolist()
         markers = [{"type": "capsule", "from": a, "to": b, "width": 0.02, "rgba": [1.0, 0.8, 0.1, 1.0]}
-                   for a, b in zip(pts[:-1], pts[1:])]
+                   for a, b in pairwise(pts)]
         markers.append({"type": "sphere", "pos": pts[0], "size": 0.06, "rgba": [1.0, 0.1, 0.1, 1.0]})
         return markers
