@@ -241,9 +241,12 @@ def _ddp_worker(rank: int, world_size: int, port: int, out_dir: str) -> None:
         }
     )
     torch.set_num_threads(1)
-    from lightning.fabric import Fabric
+    from protomotions.agents.fabric_setup import build_fabric
 
-    fabric = Fabric(accelerator="cpu", devices=world_size, strategy="ddp")
+    # = Fabric(accelerator="cpu", devices=2, strategy=DDPStrategy(gloo), loggers=[TensorBoard]);
+    # LOCAL_RANK in the environment tells Fabric the processes already exist, so launch() spawns none
+    fabric = build_fabric({"ngpu": world_size, "nodes": 1, "save_dir": out_dir})
+    assert fabric.world_size == world_size and fabric.strategy.__class__.__name__ == "DDPStrategy"
     fabric.launch()
     torch.manual_seed(100 + rank)  # different init on purpose: DDP must broadcast rank 0's weights
     env = PointMassEnv(num_envs=32, seed=rank)  # each rank its own envs
@@ -274,6 +277,8 @@ def test_two_process_ddp_ends_with_identical_weights(tmp_path):
     # the normaliser saw both ranks' observations: 3 epochs × 8 steps × 32 envs × 2 ranks
     assert rank0["normalizer"]["stats.state.count"].item() == 3 * 8 * 32 * 2
     assert (tmp_path / LAST_CHECKPOINT).is_file() and (tmp_path / BEST_CHECKPOINT).is_file()
+    # rank 0 alone writes TensorBoard events
+    assert len(list((tmp_path / "lightning_logs").glob("version_*/events.out.tfevents.*"))) == 1
 
 
 def test_build_from_hydra_style_config(tmp_path):
