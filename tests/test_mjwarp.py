@@ -46,8 +46,14 @@ def _device_params():
 
     wp.config.quiet = True
     wp.init()
-    no_cpu = None if wp.is_cpu_available() else "warp has no CPU backend here (its warp-clang library is missing)"
-    no_cuda = None if wp.is_cuda_available() and torch.cuda.is_available() else "no CUDA device visible to warp and torch"
+    no_cpu = (
+        None if wp.is_cpu_available() else "warp has no CPU backend here (its warp-clang library is missing)"
+    )
+    no_cuda = (
+        None
+        if wp.is_cuda_available() and torch.cuda.is_available()
+        else "no CUDA device visible to warp and torch"
+    )
     return [
         pytest.param(d, marks=pytest.mark.skip(reason=r)) if r else d
         for d, r in (("cpu", no_cpu), ("cuda", no_cuda))
@@ -112,7 +118,9 @@ def test_import_without_warp_names_package_and_remedy():
         "from protomotions.builders import simulator_class, SimulatorUnavailableError\n"
         "try:\n    simulator_class('mjwarp')\nexcept SimulatorUnavailableError as e:\n    print(e)\n"
     )
-    out = subprocess.run([sys.executable, "-c", code], check=False, capture_output=True, text=True, timeout=120)
+    out = subprocess.run(
+        [sys.executable, "-c", code], check=False, capture_output=True, text=True, timeout=120
+    )
     assert out.returncode == 0, out.stderr
     assert "'warp'" in out.stdout and "pip install 'protomotions[gpu]'" in out.stdout, out.stdout
     assert "+simulator=mujoco" in out.stdout, out.stdout
@@ -179,7 +187,9 @@ def test_reset_subset_leaves_other_worlds_untouched(device):
     after = sim.get_state()
     assert sim._qpos.data_ptr() == qpos_ptr == sim.data.qpos.ptr, "graph buffers must be written in place"
     for name in RobotState.__dataclass_fields__:
-        assert torch.equal(getattr(after, name)[keep], getattr(before, name)[keep]), f"{name} of untouched worlds changed"
+        assert torch.equal(getattr(after, name)[keep], getattr(before, name)[keep]), (
+            f"{name} of untouched worlds changed"
+        )
 
     # the reset worlds hold what was asked, bodies as the CPU backend derives them, no contacts
     ref = make_cpu(len(ids))
@@ -253,8 +263,10 @@ def test_heightfield_terrain_carries_the_humanoids(device):
     state = ResetState(
         root_pos=torch.cat([xy, (ground + smpl.default_root_height() + 0.05)[:, None]], dim=-1),
         root_rot=torch.tensor([0.0, 0.0, 0.0, 1.0]).repeat(n, 1),
-        root_vel=torch.zeros(n, 3), root_ang_vel=torch.zeros(n, 3),
-        dof_pos=torch.zeros(n, smpl.NUM_DOFS), dof_vel=torch.zeros(n, smpl.NUM_DOFS),
+        root_vel=torch.zeros(n, 3),
+        root_ang_vel=torch.zeros(n, 3),
+        dof_pos=torch.zeros(n, smpl.NUM_DOFS),
+        dof_vel=torch.zeros(n, smpl.NUM_DOFS),
     )
     sim, ref = make_sim(device, n, terrain), make_cpu(n, terrain)
     assert sim.mj_model.nhfield == 1

@@ -13,7 +13,9 @@ MARKER_RADIUS = 0.04
 MARKER_RGBA = np.array([0.9, 0.2, 0.2, 0.8], dtype=np.float32)
 
 
-def render_world(sim, env_id: int, width: int, height: int, markers=None, distance: float = 4.0) -> np.ndarray:
+def render_world(
+    sim, env_id: int, width: int, height: int, markers=None, distance: float = 4.0
+) -> np.ndarray:
     """(height, width, 3) uint8 of world ``env_id``; ``markers`` (K, 3) world points drawn as spheres."""
     cache = getattr(sim, "_render_cache", None)
     if cache is None or cache[0].width != width or cache[0].height != height:
@@ -33,7 +35,13 @@ def render_world(sim, env_id: int, width: int, height: int, markers=None, distan
         for p in np.asarray(markers, dtype=np.float64).reshape(-1, 3):
             if scene.ngeom >= scene.maxgeom:
                 break
-            mujoco.mjv_initGeom(scene.geoms[scene.ngeom], mujoco.mjtGeom.mjGEOM_SPHERE, np.full(3, MARKER_RADIUS),
-                                p, np.eye(3).ravel(), MARKER_RGBA)
+            mujoco.mjv_initGeom(
+                scene.geoms[scene.ngeom],
+                mujoco.mjtGeom.mjGEOM_SPHERE,
+                np.full(3, MARKER_RADIUS),
+                p,
+                np.eye(3).ravel(),
+                MARKER_RGBA,
+            )
             scene.ngeom += 1
     return renderer.render()

@@ -21,6 +21,7 @@ a run overflows them (contacts or rows past the limits are dropped, and the phys
 from __future__ import annotations
 
 import os
+import time
 
 import mujoco
 import torch
@@ -51,7 +52,9 @@ def _resolve_device(name: str) -> tuple[torch.device, str]:
     if dev.type == "cpu":
         return dev, "cpu"  # warp's CPU kernels: slow, for tests on machines without a GPU
     if dev.type != "cuda":
-        raise ValueError(f"simulator 'mjwarp': device '{name}' is not supported; use 'cuda', 'cuda:N' or 'cpu'")
+        raise ValueError(
+            f"simulator 'mjwarp': device '{name}' is not supported; use 'cuda', 'cuda:N' or 'cpu'"
+        )
     if not (torch.cuda.is_available() and wp.is_cuda_available()):
         raise RuntimeError(
             f"simulator 'mjwarp': device '{name}' asked for, but torch or warp sees no CUDA device; "
@@ -83,7 +86,9 @@ class MjwarpSimulator(Simulator):
         self.device, self._wp_device = _resolve_device(config.device)
         self.mj_model = m = build_model(mjcf_path, terrain, physics_dt=config.physics_dt)
         if m.nu != smpl.NUM_DOFS or m.nq != 7 + smpl.NUM_DOFS:
-            raise ValueError(f"{mjcf_path}: expected a free root and {smpl.NUM_DOFS} hinge actuators, got nq={m.nq} nu={m.nu}")
+            raise ValueError(
+                f"{mjcf_path}: expected a free root and {smpl.NUM_DOFS} hinge actuators, got nq={m.nq} nu={m.nu}"
+            )
         body_ids = [mujoco.mj_name2id(m, mujoco.mjtObj.mjOBJ_BODY, n) for n in smpl.BODY_NAMES]
         if body_ids != list(range(body_ids[0], body_ids[0] + len(body_ids))):
             raise ValueError(f"{mjcf_path}: bodies are not in SMPL order ({body_ids})")
@@ -95,14 +100,22 @@ class MjwarpSimulator(Simulator):
         self.njmax = njmax or (NJMAX_HFIELD if hfield else NJMAX_PLANE)
         with wp.ScopedDevice(self._wp_device):
             self.model = mjw.put_model(m)
-            self.data = mjw.put_data(m, mujoco.MjData(m), nworld=self.num_envs, nconmax=self.nconmax, njmax=self.njmax)
+            self.data = mjw.put_data(
+                m, mujoco.MjData(m), nworld=self.num_envs, nconmax=self.nconmax, njmax=self.njmax
+            )
             wp.synchronize_device()
         self._bind_views()
 
         self.use_graph = use_graph
+        self.warmup_s = 0.0
         self._wp_streams: dict[int, object] = {}
-        self._step_graph = self._capture(self._control_step) if use_graph else None
-        self._refresh_graph = self._capture(self._refresh) if use_graph else None
+        self._step_graph = self._refresh_graph = None
+        if use_graph:
+            t0 = time.perf_counter()
+            self._warm_up(m)
+            self.warmup_s = time.perf_counter() - t0  # warp's kernel compilation on a cold cache
+            self._step_graph = self._capture(self._control_step)
+            self._refresh_graph = self._capture(self._refresh)
         self._state: RobotState | None = None
         self._run(self._refresh, self._refresh_graph)  # bodies of the initial pose (qpos0)
 
@@ -121,23 +134,38 @@ class MjwarpSimulator(Simulator):
         self._cfrc_ext = t(d.cfrc_ext)  # (N, nbody, 6) [torque, force] external (contact) wrench, world
 
     # --- the captured work ------------------------------------------------------------------
-    def _refresh(self) -> None:
+    def _refresh(self, d=None) -> None:
         # positions, com-based velocities of the *final* state, as the CPU backend's _refresh;
         # no collision or solver work
-        mjw.kinematics(self.model, self.data)
-        mjw.com_pos(self.model, self.data)
-        mjw.com_vel(self.model, self.data)
+        d = self.data if d is None else d
+        mjw.kinematics(self.model, d)
+        mjw.com_pos(self.model, d)
+        mjw.com_vel(self.model, d)
 
-    def _control_step(self) -> None:
+    def _control_step(self, d=None) -> None:
+        d = self.data if d is None else d
         for _ in range(self.config.decimation):
-            mjw.step(self.model, self.data)
-        self._refresh()
+            mjw.step(self.model, d)
+        self._refresh(d)
         # contact wrenches of the last substep's constraint forces (cfrc_ext), like mj_rnePostConstraint
-        mjw.rne_postconstraint(self.model, self.data)
+        mjw.rne_postconstraint(self.model, d)
+
+    def _warm_up(self, m: mujoco.MjModel) -> None:
+        """Run the captured work once, eagerly, on a scratch one-world Data of the same sizes.
+
+        Kernels compile and load here rather than inside the capture, and the real worlds'
+        state is left as it was (a capture records but does not run).
+        """
+        with wp.ScopedDevice(self._wp_device):
+            mjd = mujoco.MjData(m)
+            mjd.qpos[2] = smpl.default_root_height()  # standing on the ground, a few contacts
+            scratch = mjw.put_data(m, mjd, nworld=1, nconmax=self.nconmax, njmax=self.njmax)
+            self._control_step(scratch)
+            wp.synchronize_device()
 
     def _capture(self, fn):
         with wp.ScopedDevice(self._wp_device):
-            wp.synchronize_device()  # capture records, it does not run: nothing may be in flight
+            wp.synchronize_device()  # nothing may be in flight when the capture starts
             with wp.ScopedCapture() as capture:
                 fn()
         return capture.graph
@@ -167,7 +195,9 @@ class MjwarpSimulator(Simulator):
     # --- interface ----------------------------------------------------------------------------
     def step(self, pd_targets: torch.Tensor) -> None:
         if pd_targets.shape != (self.num_envs, smpl.NUM_DOFS):
-            raise ValueError(f"step: pd_targets has shape {tuple(pd_targets.shape)}, expected ({self.num_envs}, {smpl.NUM_DOFS})")
+            raise ValueError(
+                f"step: pd_targets has shape {tuple(pd_targets.shape)}, expected ({self.num_envs}, {smpl.NUM_DOFS})"
+            )
         self._ctrl.copy_(pd_targets.detach())  # in place: the graph reads this buffer
         self._run(self._control_step, self._step_graph)
         self._state = None
@@ -233,7 +263,9 @@ class MjwarpSimulator(Simulator):
         }
 
     # --- rendering ------------------------------------------------------------------------------
-    def render(self, env_id: int = 0, width: int = 640, height: int = 480, markers=None, distance: float = 4.0):
+    def render(
+        self, env_id: int = 0, width: int = 640, height: int = 480, markers=None, distance: float = 4.0
+    ):
         """One frame of env ``env_id`` on the CPU renderer (copies that world's qpos to the host)."""
         from protomotions.simulator.mjwarp.render import render_world
 
