@@ -141,17 +141,15 @@ def parity(device: str, num_envs: int = 16, seed: int = 3) -> dict:
 
 
 def versions() -> dict:
-    import mujoco
-    import mujoco_warp
-    import warp
+    from importlib.metadata import PackageNotFoundError, version
 
-    return {
-        "python": platform.python_version(),
-        "torch": torch.__version__,
-        "warp": warp.__version__,
-        "mujoco_warp": getattr(mujoco_warp, "__version__", "4.0.0?"),
-        "mujoco": mujoco.__version__,
-    }
+    out = {"python": platform.python_version()}
+    for dist in ("torch", "warp-lang", "mujoco-warp", "mujoco"):
+        try:
+            out[dist] = version(dist)
+        except PackageNotFoundError:
+            out[dist] = None
+    return out
 
 
 def main() -> None:

@@ -219,9 +219,9 @@ def test_graph_replay_matches_eager_calls(device):
         sim.reset_envs(torch.arange(n), state)
         for t in targets:
             sim.step(t.to(sim.device))
-    for name in RobotState.__dataclass_fields__:
-        err = per_world_error(graph.get_state(), eager.get_state(), name).max().item()
-        assert err < 1e-5, f"{name}: graph and eager differ by {err:.3g}"
+    # a stale pointer or a missed call in the graph would show as gross differences; the
+    # tolerances only absorb float atomics' summation order on the GPU
+    assert_close_states(graph.get_state(), eager.get_state())
 
 
 @pytest.mark.gpu
