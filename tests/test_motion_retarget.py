@@ -35,8 +35,8 @@ def test_mirror_twice_is_identity():
 
 def test_mirror_reflects_body_positions():
     p, q, d = _random(seed=3)
-    bp, br = kinematics.forward_kinematics(p, q, d)
-    mp, mr = kinematics.forward_kinematics(*retarget.mirror_pose(p, q, d))
+    bp, _ = kinematics.forward_kinematics(p, q, d)
+    mp, _ = kinematics.forward_kinematics(*retarget.mirror_pose(p, q, d))
     reflected = bp[:, list(smpl.MIRROR_BODY_INDICES)] * torch.tensor([1.0, -1.0, 1.0], dtype=torch.float64)
     torch.testing.assert_close(mp, reflected, atol=1e-9, rtol=0)
 

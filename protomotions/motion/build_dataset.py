@@ -14,8 +14,6 @@ import json
 import time
 from pathlib import Path
 
-import numpy as np
-
 from protomotions.motion import retarget
 from protomotions.motion.asf_amc import read_asf_amc
 from protomotions.motion.bvh import read_bvh

@@ -85,12 +85,12 @@ def load_npy_dict(path: str | Path) -> dict:
             obj = RestrictedUnpickler(f).load()
     except ValueError as e:
         raise ValueError(f"not a motion file: {path}: {e}") from None
-    except Exception as e:  # truncated, corrupt, or forbidden content
+    except Exception as e:  # noqa: BLE001 -- truncated/corrupt/forbidden pickles raise many types
         raise ValueError(f"not a motion file: {path}: {type(e).__name__}: {e}") from None
     if isinstance(obj, np.ndarray) and obj.dtype == object and obj.shape == ():
         obj = obj.item()
     if not isinstance(obj, dict):
-        raise ValueError(f"not a motion file: {path}: top-level object is {type(obj).__name__}, expected dict")
+        raise ValueError(f"not a motion file: {path}: top-level object is {type(obj).__name__}, expected dict")  # noqa: TRY004
     return obj
 
 

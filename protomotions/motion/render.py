@@ -3,9 +3,10 @@
 Poses our MJCF humanoid frame by frame (``mj_kinematics``, no physics) over a checker floor with a
 camera that follows the pelvis from the humanoid's left-front, and writes an mp4 with imageio.
 
-Headless GL: we set ``MUJOCO_GL=osmesa`` unless the caller already chose a backend. Measured on the
-2-core CPU dev box: osmesa works once ``libosmesa6`` is installed (``apt-get install -y libosmesa6``);
-``MUJOCO_GL=egl`` also works where an EGL driver exists (e.g. the GPU machines).
+Headless GL: we set ``MUJOCO_GL=osmesa`` unless the caller already chose a backend. Checked on the
+2-core CPU dev box: osmesa fails with "'NoneType' object has no attribute 'glGetError'" until
+``apt-get install -y libosmesa6`` is run; then it renders ~4-6 frames/s at 320×240 (software GL).
+``MUJOCO_GL=egl`` should work where an EGL driver exists; not checked here.
 """
 
 from __future__ import annotations
@@ -18,11 +19,11 @@ from pathlib import Path
 os.environ.setdefault("MUJOCO_GL", "osmesa")
 os.environ.setdefault("PYOPENGL_PLATFORM", os.environ["MUJOCO_GL"])
 
-import mujoco  # noqa: E402
-import numpy as np  # noqa: E402
+import mujoco
+import numpy as np
 
-from protomotions.motion.motion_file import load_motion  # noqa: E402
-from protomotions.robot.mjcf import ASSET_PATH  # noqa: E402
+from protomotions.motion.motion_file import load_motion
+from protomotions.robot.mjcf import ASSET_PATH
 
 _SCENE_ASSETS = """
   <asset>

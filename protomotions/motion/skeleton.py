@@ -81,12 +81,12 @@ class SourceMotion:
             raise KeyError(f"joint {name!r} not in skeleton of {self.source or 'source motion'}; "
                            f"joints are {self.names}") from None
 
-    def to_zup(self) -> "SourceMotion":
+    def to_zup(self) -> SourceMotion:
         """Y-up CMU axes → our Z-up axes (see module docstring)."""
         return SourceMotion(self.names, self.parents, yup_to_zup(self.offsets), quat_yup_to_zup(self.local_rot),
                             yup_to_zup(self.root_pos), self.fps, self.source, dict(self.meta))
 
-    def slice(self, start: int, stop: int | None = None) -> "SourceMotion":
+    def slice(self, start: int, stop: int | None = None) -> SourceMotion:
         return SourceMotion(self.names, self.parents, self.offsets, self.local_rot[start:stop],
                             self.root_pos[start:stop], self.fps, self.source, dict(self.meta))
 
@@ -112,7 +112,7 @@ class SourceMotion:
             pos[j] = self.offsets[j] + (pos[p] if p >= 0 else 0.0)
         return pos
 
-    def resample(self, fps: float) -> "SourceMotion":
+    def resample(self, fps: float) -> SourceMotion:
         """Resample to ``fps`` (slerp local rotations, lerp root) over the same time span."""
         if abs(fps - self.fps) < 1e-9:
             return self
