@@ -114,8 +114,16 @@ def build_motion_lib(cfg: DictConfig, device):
 
 
 def build_agent(cfg: DictConfig, fabric, env):
-    """Agents expose ``from_run_config(cfg, fabric, env)`` and ``fit()``."""
+    """Something with ``fit()``: the agent itself, or a Fabric runner driving a learning agent.
+
+    Agent classes expose ``from_run_config(cfg, fabric, env)``.
+    """
     require_keys(cfg, "agent")
     from hydra.utils import get_class
 
-    return get_class(cfg.agent._target_).from_run_config(cfg, fabric, env)
+    agent = get_class(cfg.agent._target_).from_run_config(cfg, fabric, env)
+    if hasattr(agent, "fit"):
+        return agent
+    from protomotions.agents.runner import Runner
+
+    return Runner.from_run_config(cfg, fabric, env, agent)

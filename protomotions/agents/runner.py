@@ -58,6 +58,8 @@ class RunnerConfig:
     """A .ckpt to load (top-level ``checkpoint``); None resumes from save_dir/last.ckpt if present."""
     progress_bar: bool = True
     """Show a rich progress bar on rank 0."""
+    max_wall_seconds: float | None = None
+    """Stop (and save last.ckpt) after the epoch that crosses this wall-clock budget; a later run resumes."""
 
 
 class EpisodeStats:
@@ -221,7 +223,7 @@ class Runner:
         self._write_run_config()
         agent, cfg = self.agent, self.agent.config
         samples = agent.num_steps * self.env.num_envs
-        batch_size = getattr(cfg, "batch_size", samples)
+        batch_size = getattr(agent, "effective_batch_size", getattr(cfg, "batch_size", samples))
         minibatches = samples // batch_size * getattr(cfg, "num_mini_epochs", 1)
         self.fabric.print(
             f"[runner] world_size={self.fabric.world_size} num_envs/rank={self.env.num_envs} "
@@ -235,8 +237,13 @@ class Runner:
         self.stats.reset_episodes()
         metrics: dict[str, float] = {}
         with self._progress() as (progress, task):
+            fit_start = time.perf_counter()
             while self.epoch < self.max_epochs:
                 metrics = self.run_epoch()
+                if self.config.max_wall_seconds and time.perf_counter() - fit_start > self.config.max_wall_seconds:
+                    self.fabric.print(f"[runner] wall-clock budget {self.config.max_wall_seconds:.0f} s reached at "
+                                      f"epoch {self.epoch}; saving {LAST_CHECKPOINT} (re-run to resume)")
+                    break
                 if progress is not None:
                     progress.update(
                         task,

@@ -134,6 +134,16 @@ class PPOAgent:
         return {}
 
     # ----------------------------------------------------------------- modes
+    @property
+    def effective_batch_size(self) -> int:
+        """``batch_size``, capped at the samples of one rollout (few envs, e.g. the guide's 4 envs)."""
+        samples = self.num_steps * self.num_envs
+        if self.config.batch_size > samples and not getattr(self, "_warned_batch", False):
+            self.fabric.print(f"[ppo] batch_size={self.config.batch_size} > num_steps·num_envs={samples}: "
+                              f"using minibatches of {samples}")
+            self._warned_batch = True
+        return min(self.config.batch_size, samples)
+
     def train_mode(self) -> None:
         self.model.train()
         self.normalizer.train()
@@ -278,7 +288,7 @@ class PPOAgent:
         }
         sums: dict[str, torch.Tensor] = {}
         num_updates = 0
-        for batch in self.storage.minibatches(cfg.batch_size, cfg.num_mini_epochs):
+        for batch in self.storage.minibatches(self.effective_batch_size, cfg.num_mini_epochs):
             losses = self.compute_losses(batch)
             if not losses:
                 raise RuntimeError(
@@ -334,11 +344,14 @@ class PPOAgent:
         }
 
     def load_state_dict(self, state: Mapping[str, Any]) -> None:
-        missing = [k for k in ("model", "optimizer", "normalizer") if k not in state]
+        missing = [k for k in ("model", "normalizer") if k not in state]
         if missing:
             raise KeyError(
                 f"checkpoint lacks {missing}; it was not written by a PPOAgent (keys: {sorted(state)})"
             )
         self.module.load_state_dict(state["model"])
-        self.optimizer_raw.load_state_dict(state["optimizer"])
+        if "optimizer" in state:  # transported checkpoints may travel without Adam's moments
+            self.optimizer_raw.load_state_dict(state["optimizer"])
+        else:
+            self.fabric.print("[ppo] checkpoint has no optimizer state: Adam starts fresh")
         self.normalizer.load_state_dict(state["normalizer"])
