@@ -3,10 +3,9 @@
 Poses our MJCF humanoid frame by frame (``mj_kinematics``, no physics) over a checker floor with a
 camera that follows the pelvis from the humanoid's left-front, and writes an mp4 with imageio.
 
-Headless GL: we set ``MUJOCO_GL=osmesa`` unless the caller already chose a backend. Checked on the
-2-core CPU dev box: osmesa fails with "'NoneType' object has no attribute 'glGetError'" until
-``apt-get install -y libosmesa6`` is run; then it renders ~4-6 frames/s at 320×240 (software GL).
-``MUJOCO_GL=egl`` should work where an EGL driver exists; not checked here.
+Headless GL: ``protomotions`` defaults ``MUJOCO_GL`` to ``egl`` (Mesa's software EGL on a CPU machine:
+``apt-get install libegl1 libegl-mesa0``); ``MUJOCO_GL=osmesa`` needs ``libosmesa6`` and renders
+~4-6 frames/s at 320×240 on the 2-core CPU box.
 """
 
 from __future__ import annotations
@@ -15,9 +14,6 @@ import argparse
 import os
 import sys
 from pathlib import Path
-
-os.environ.setdefault("MUJOCO_GL", "osmesa")
-os.environ.setdefault("PYOPENGL_PLATFORM", os.environ["MUJOCO_GL"])
 
 import mujoco
 import numpy as np
