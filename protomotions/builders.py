@@ -59,7 +59,8 @@ def dataclass_from_config(cls, cfg, where: str):
 
 
 def build_terrain(cfg: DictConfig):
-    from protomotions.terrain import TerrainConfig, build_terrain as _build
+    from protomotions.terrain import TerrainConfig
+    from protomotions.terrain import build_terrain as _build
 
     return _build(dataclass_from_config(TerrainConfig, cfg.terrain, "terrain"))
 

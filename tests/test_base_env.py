@@ -54,7 +54,7 @@ def test_random_actions_fall_and_terminate_then_reset_subset():
     g = torch.Generator().manual_seed(0)
     terminated_any = torch.zeros(4, dtype=torch.bool)
     for _ in range(120):
-        _, reward, terminated, truncated, extras = env.step(2.0 * torch.randn(4, 69, generator=g))
+        _, reward, terminated, truncated, _extras = env.step(2.0 * torch.randn(4, 69, generator=g))
         assert reward.shape == (4,) and terminated.dtype == torch.bool
         terminated_any |= terminated
         done = terminated | truncated

@@ -6,7 +6,11 @@ from hydra.errors import ConfigCompositionException
 from omegaconf import OmegaConf
 
 from protomotions.builders import (
-    ConfigError, SimulatorUnavailableError, build_simulator, dataclass_from_config, simulator_class,
+    ConfigError,
+    SimulatorUnavailableError,
+    build_simulator,
+    dataclass_from_config,
+    simulator_class,
 )
 from protomotions.envs.base_env import BaseEnvConfig
 from protomotions.simulator.base import SimulatorConfig

@@ -26,7 +26,7 @@ class RandomPolicyAgent:
         self.num_steps = max(1, int(training_max_steps) // env.num_envs)
 
     @classmethod
-    def from_run_config(cls, cfg, fabric, env) -> "RandomPolicyAgent":
+    def from_run_config(cls, cfg, fabric, env) -> RandomPolicyAgent:
         from protomotions.builders import dataclass_from_config
 
         config = dataclass_from_config(RandomPolicyConfig, cfg.agent.config, "agent.config")

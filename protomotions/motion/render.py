@@ -11,7 +11,6 @@ Headless GL: ``protomotions`` defaults ``MUJOCO_GL`` to ``egl`` (Mesa's software
 from __future__ import annotations
 
 import argparse
-import os
 import sys
 from pathlib import Path
 

@@ -58,10 +58,10 @@ class RobotState:
     body_ang_vel: torch.Tensor
     contact_forces: torch.Tensor
 
-    def index(self, env_ids: torch.Tensor) -> "RobotState":
+    def index(self, env_ids: torch.Tensor) -> RobotState:
         return RobotState(**{f.name: getattr(self, f.name)[env_ids] for f in fields(self)})
 
-    def clone(self) -> "RobotState":
+    def clone(self) -> RobotState:
         return RobotState(**{f.name: getattr(self, f.name).clone() for f in fields(self)})
 
 
@@ -80,7 +80,7 @@ class ResetState:
     dof_pos: torch.Tensor
     dof_vel: torch.Tensor
 
-    def to(self, device) -> "ResetState":
+    def to(self, device) -> ResetState:
         return ResetState(**{f.name: getattr(self, f.name).to(device) for f in fields(self)})
 
 
@@ -116,5 +116,5 @@ class Simulator(abc.ABC):
         """One RGB frame (H, W, 3) uint8 of env ``env_id``, camera following its pelvis."""
         raise NotImplementedError(f"{type(self).__name__} cannot render")
 
-    def close(self) -> None:  # noqa: B027 - optional hook
+    def close(self) -> None:
         pass

@@ -12,7 +12,13 @@ from __future__ import annotations
 
 import torch
 
-from protomotions.utils.rotations import heading_quat_inverse, quat_conjugate, quat_mul, quat_rotate, quat_to_tan_norm
+from protomotions.utils.rotations import (
+    heading_quat_inverse,
+    quat_conjugate,
+    quat_mul,
+    quat_rotate,
+    quat_to_tan_norm,
+)
 
 TRANSLATION_FEATURES = 6
 ROTATION_FEATURES = 12

@@ -81,7 +81,7 @@ class MimicEnv(BaseEnv):
         ids = self.motion_ids[:, None].expand(n, k).reshape(-1)
         offs = self.motion_offset[:, None].expand(n, k, 3).reshape(-1, 3)
         ref = self.reference(ids, times, offs)
-        unflat = lambda x: x.reshape(n, k, *x.shape[1:])  # noqa: E731
+        unflat = lambda x: x.reshape(n, k, *x.shape[1:])
         return unflat(ref.body_pos), unflat(ref.body_rot), unflat(ref.body_vel), unflat(ref.body_ang_vel)
 
     def current_reference(self):
@@ -181,7 +181,7 @@ class MimicEnv(BaseEnv):
             fell = torch.zeros(m, dtype=torch.bool, device=self.device)
             err_sum = torch.zeros(m, device=self.device)
             err_count = torch.zeros(m, device=self.device)
-            for _ in range(int(math.ceil(float(lengths[clips].max()) / self.dt)) + 1):
+            for _ in range(math.ceil(float(lengths[clips].max()) / self.dt) + 1):
                 obs, _, terminated, truncated, _ = self.step(act_fn(obs))
                 mean_err = self.tracking_errors()[:m].mean(-1)
                 err_sum += torch.where(alive, mean_err, 0.0)

@@ -11,7 +11,13 @@ from __future__ import annotations
 
 import torch
 
-from protomotions.utils.rotations import heading_quat_inverse, quat_conjugate, quat_mul, quat_rotate, quat_to_tan_norm
+from protomotions.utils.rotations import (
+    heading_quat_inverse,
+    quat_conjugate,
+    quat_mul,
+    quat_rotate,
+    quat_to_tan_norm,
+)
 
 FEATURES_PER_BODY = 24
 

@@ -11,6 +11,7 @@ its free-joint velocity frames and its com-based body velocities.
 
 from __future__ import annotations
 
+import itertools
 import os
 from concurrent.futures import ThreadPoolExecutor
 
@@ -47,7 +48,7 @@ class MujocoSimulator(Simulator):
         self.num_threads = config.num_threads or min(os.cpu_count() or 1, n)
         self._pool = ThreadPoolExecutor(self.num_threads) if self.num_threads > 1 else None
         bounds = np.linspace(0, n, self.num_threads + 1).astype(int)
-        self._chunks = [(int(a), int(b)) for a, b in zip(bounds[:-1], bounds[1:]) if b > a]
+        self._chunks = [(int(a), int(b)) for a, b in itertools.pairwise(bounds) if b > a]
 
         nb = smpl.NUM_BODIES
         self._ctrl = np.zeros((n, m.nu))
@@ -139,7 +140,7 @@ class MujocoSimulator(Simulator):
         body_vel = self._cvel[..., 3:] + np.cross(omega, self._xpos - self._com[:, None, :])
         root_quat = self._qpos[:, 3:7]
         root_ang_vel = _quat_rotate_np(root_quat, self._qvel[:, 3:6])
-        t = lambda a: torch.from_numpy(np.ascontiguousarray(a, dtype=np.float32)).to(self.device)  # noqa: E731
+        t = lambda a: torch.from_numpy(np.ascontiguousarray(a, dtype=np.float32)).to(self.device)
         return RobotState(
             root_pos=t(self._qpos[:, 0:3]),
             root_rot=wxyz_to_xyzw(t(root_quat)),
