@@ -175,6 +175,10 @@ class Runner:
     def from_run_config(cls, cfg, fabric, env, agent) -> Runner:
         """Top-level ``save_dir``, ``training_max_steps``, ``checkpoint`` + the ``runner:`` section."""
         section = to_plain(cfg.get("runner") or {})
+        # agents may carry their own evaluation cadence (the user guide's agent.config.eval_metrics_every)
+        agent_every = getattr(agent.config, "eval_metrics_every", None)
+        if agent_every is not None:
+            section["eval_metrics_every"] = int(agent_every)
         top = {
             "save_dir": str(cfg.save_dir),
             "training_max_steps": int(cfg.training_max_steps),

@@ -13,7 +13,6 @@ Inputs arrive already normalised (the agent owns the normaliser).
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass, field
 from typing import NamedTuple
 
 import torch
@@ -22,18 +21,6 @@ from torch import nn
 from protomotions.agents.common.mlp import FlatObsInput, build_mlp
 
 NOISE_TYPES = ("normal", "zeros")
-
-
-@dataclass
-class MaskedMimicModelConfig:
-    latent_dim: int = 64
-    prior_obs_keys: list[str] = field(default_factory=lambda: ["self_obs", "masked_mimic_targets", "history"])
-    encoder_obs_keys: list[str] = field(default_factory=lambda: ["self_obs", "mimic_target_poses"])
-    decoder_obs_keys: list[str] = field(default_factory=lambda: ["self_obs"])
-    prior_units: list[int] = field(default_factory=lambda: [1024, 512])
-    encoder_units: list[int] = field(default_factory=lambda: [1024, 512])
-    decoder_units: list[int] = field(default_factory=lambda: [1024, 1024, 512])
-    activation: str = "relu"
 
 
 class LatentOutput(NamedTuple):
@@ -64,17 +51,18 @@ def kl_posterior_prior(lat: LatentOutput) -> torch.Tensor:
 
 
 class MaskedMimicModel(nn.Module):
-    def __init__(self, obs_spec: Mapping[str, int], action_dim: int, config: MaskedMimicModelConfig) -> None:
+    """``config``: :class:`protomotions.agents.masked_mimic.config.NetworkConfig` (widths, input groups)."""
+
+    def __init__(self, obs_spec: Mapping[str, int], action_dim: int, config, latent_dim: int = 64) -> None:
         super().__init__()
         self.config = config
-        self.latent_dim = config.latent_dim
+        self.latent_dim = latent_dim
         self.prior_input = FlatObsInput(config.prior_obs_keys, obs_spec)
         self.encoder_input = FlatObsInput(config.encoder_obs_keys, obs_spec)
         self.decoder_input = FlatObsInput(config.decoder_obs_keys, obs_spec)
-        self.prior = GaussianHead(self.prior_input.size, config.prior_units, config.latent_dim, config.activation)
-        self.encoder = GaussianHead(self.encoder_input.size, config.encoder_units, config.latent_dim, config.activation)
-        self.decoder = build_mlp(self.decoder_input.size + config.latent_dim, config.decoder_units, action_dim,
-                                 config.activation)
+        self.prior = GaussianHead(self.prior_input.size, config.prior_units, latent_dim, config.activation)
+        self.encoder = GaussianHead(self.encoder_input.size, config.encoder_units, latent_dim, config.activation)
+        self.decoder = build_mlp(self.decoder_input.size + latent_dim, config.decoder_units, action_dim, config.activation)
         with torch.no_grad():  # start close to the prior and to small actions
             self.encoder.mu.weight.mul_(0.01)
             self.encoder.mu.bias.zero_()

@@ -61,6 +61,8 @@ class PPOAgent:
             ``fabric.setup`` so DDP all-reduces gradients across ranks.
     """
 
+    config_class = PPOAgentConfig
+
     def __init__(
         self,
         config: PPOAgentConfig | Mapping,
@@ -69,8 +71,8 @@ class PPOAgent:
         num_envs: int,
         fabric,
     ) -> None:
-        if not isinstance(config, PPOAgentConfig):
-            config = PPOAgentConfig(**to_plain(config))
+        if not isinstance(config, self.config_class):
+            config = self.config_class(**to_plain(config))
         self.config = config
         self.fabric = fabric
         self.device = fabric.device
@@ -109,7 +111,7 @@ class PPOAgent:
     def from_run_config(cls, cfg, fabric, env) -> PPOAgent:
         """Build from the composed Hydra config (``cfg.agent.config``) and an env."""
         return cls(
-            PPOAgentConfig(**to_plain(cfg.agent.config)), env.obs_spec, env.action_dim, env.num_envs, fabric
+            cls.config_class(**to_plain(cfg.agent.config)), env.obs_spec, env.action_dim, env.num_envs, fabric
         )
 
     # ----------------------------------------------------------------- hooks

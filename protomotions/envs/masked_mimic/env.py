@@ -91,3 +91,17 @@ class MaskedMimicEnv(MimicEnv):
         super().post_physics_step()
         self.masks.step()
         self.history.push(self._self_obs_now())
+
+    def evaluate(self, act_fn, max_clips: int | None = None, conditioning: str | None = None) -> dict[str, float]:
+        """Tracking evaluation (see MimicEnv.evaluate) under a fixed ``conditioning`` mode, e.g. "full"."""
+        if conditioning is None:
+            return super().evaluate(act_fn, max_clips)
+        saved = (self.masks.config, self.masks.trans.clone(), self.masks.rot.clone(), self.masks.keyframes.clone())
+        self.masks.config = MaskConfig(**{**vars(saved[0]), "conditioning": conditioning})
+        self.masks.set_fixed(conditioning)
+        try:
+            return super().evaluate(act_fn, max_clips)
+        finally:
+            self.masks.config = saved[0]
+            self.masks.trans[:], self.masks.rot[:], self.masks.keyframes[:] = saved[1:]
+            self.masks.resample(torch.arange(self.num_envs, device=self.device))
