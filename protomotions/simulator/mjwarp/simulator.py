@@ -39,6 +39,17 @@ wp, mjw = import_backend()
 NCONMAX_PLANE, NJMAX_PLANE = 48, 192
 NCONMAX_HFIELD, NJMAX_HFIELD = 96, 384
 
+# overflow flags that mean a capacity was too small (contacts or rows were dropped)
+CAPACITY_OVERFLOWS = (
+    mjw.OverflowType.NEFC
+    | mjw.OverflowType.NJMAX_NNZ
+    | mjw.OverflowType.BROADPHASE
+    | mjw.OverflowType.NARROWPHASE
+    | mjw.OverflowType.CCD
+    | mjw.OverflowType.HFIELD
+)
+ITERATION_LIMITS = mjw.OverflowType.ITERATIONS | mjw.OverflowType.LS_ITERATIONS
+
 # free root joint layout in qpos (7) and qvel (6); hinge DoFs follow in SMPL order
 ROOT_POS_Q, ROOT_QUAT_Q, DOF_Q = slice(0, 3), slice(3, 7), slice(7, None)
 ROOT_LIN_V, ROOT_ANG_V, DOF_V = slice(0, 3), slice(3, 6), slice(6, None)
@@ -100,6 +111,9 @@ class MjwarpSimulator(Simulator):
         self.njmax = njmax or (NJMAX_HFIELD if hfield else NJMAX_PLANE)
         with wp.ScopedDevice(self._wp_device):
             self.model = mjw.put_model(m)
+            # solver iteration limits are routine (MuJoCo on the CPU only counts them): keep the
+            # flags for capacity_report but not one printf per world and substep
+            self.model.opt.warn_overflow = int(mjw.OverflowType.ALL & ~ITERATION_LIMITS)
             self.data = mjw.put_data(
                 m, mujoco.MjData(m), nworld=self.num_envs, nconmax=self.nconmax, njmax=self.njmax
             )
@@ -250,16 +264,26 @@ class MjwarpSimulator(Simulator):
 
     # --- diagnostics (host reads: keep off the hot path) ---------------------------------------
     def capacity_report(self) -> dict:
-        """Contacts and constraint rows in use now vs capacity, and worlds that overflowed."""
+        """Contacts and rows in use now vs capacity; worlds whose overflow flags were ever raised.
+
+        ``worlds_over_capacity`` counts worlds that lost contacts or constraint rows (raise
+        ``nconmax``/``njmax``); ``worlds_flagged`` counts every flag by name, including the
+        routine solver iteration limits. Flags stick until the simulator is rebuilt.
+        """
         d = self.data
-        nefc = d.nefc.numpy()
         overflow = d.overflow.numpy()
+        flagged = {}
+        for bit in range(overflow.dtype.itemsize * 8):
+            hit = int(((overflow >> bit) & 1).sum())
+            if hit:
+                flagged[mjw.OverflowType(1 << bit).name or str(1 << bit)] = hit
         return {
             "contacts": int(d.nacon.numpy()[0]),
             "contact_capacity": int(d.naconmax),
-            "max_rows_per_world": int(nefc.max()),
+            "max_rows_per_world": int(d.nefc.numpy().max()),
             "row_capacity_per_world": int(self.njmax),
-            "worlds_overflowed": int((overflow != 0).sum()),
+            "worlds_over_capacity": int(((overflow & int(CAPACITY_OVERFLOWS)) != 0).sum()),
+            "worlds_flagged": flagged,
         }
 
     # --- rendering ------------------------------------------------------------------------------
