@@ -15,7 +15,8 @@ What the runner needs:
            terminated, truncated, extras) as in protomotions/envs/README_INTERFACE.md;
            extras "rewards/<term>" (num_envs,) tensors are logged as epoch means.
     agent: num_steps, act, record_step, compute_returns, update, evaluate(env) -> dict,
-           train_mode, state_dict, load_state_dict, config (with to_dict()).
+           train_mode, state_dict, load_state_dict, config (with to_dict()); optionally
+           shape_rewards(obs, actions, rewards, extras) -> (rewards, extras) for agent-side reward terms.
 """
 
 from __future__ import annotations
@@ -296,9 +297,12 @@ class Runner:
     @torch.no_grad()
     def _rollout(self) -> None:
         env, agent, obs = self.env, self.agent, self._obs
+        shape_rewards = getattr(agent, "shape_rewards", None)
         for _ in range(agent.num_steps):
             actions, log_prob, value = agent.act(obs)
             next_obs, rewards, terminated, truncated, extras = env.step(actions)
+            if shape_rewards is not None:  # agent-side reward terms (e.g. agreement with an expert)
+                rewards, extras = shape_rewards(obs, actions, rewards, extras)
             agent.record_step(obs, actions, log_prob, value, rewards, terminated, truncated, next_obs, extras)
             done = terminated | truncated
             self.stats.step(rewards, done, extras)

@@ -126,7 +126,7 @@ def load_expert(path: str | Path, current: Mapping, device="cpu") -> ExpertPolic
         package = torch.load(file, map_location="cpu", weights_only=True)
         meta, obs_spec = package["expert"], {k: int(v) for k, v in package["obs_spec"].items()}
         network = meta["network"]
-    except Exception as e:  # noqa: BLE001 - any failure to read means a broken or foreign file
+    except Exception as e:
         raise ValueError(f"Error: expert checkpoint {file} is unreadable or not a masked-mimic expert ({e}); "
                          "re-export it with `python -m protomotions.agents.masked_mimic.expert export RUN DIR`") from e
     diffs = expert_mismatches(meta, obs_spec, current)

@@ -1,0 +1,150 @@
+"""The masked-mimic task agent: PPO on a latent policy + behavioural cloning of a frozen expert.
+
+Each step the student encodes (state, task observation) into a latent z ~ N(μ_s, σ_s²) ("normal"
+noise in training, the mean for "zeros"), and its decoder (a copy of the expert's) turns z into
+PD actions. The frozen expert acts on the masked-mimic goals that the env derives from the task
+command (goal engineering), which gives, on every visited state:
+- the expert's action → behavioural cloning of the decoder output, and a motion-quality reward
+  exp(−scale · mean‖a − a_expert‖²) added to the task reward (``rewards/motion_quality``);
+- the expert's prior N(μ_p, σ_p²) → KL(student ‖ prior) weighted by ``kld_coeff(epoch)``.
+Loss = ppo_coef · PPO(latent) + value + bc_coef · BC + kld_coeff · KL. The agent never knows the task.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Mapping
+from typing import Any
+
+import torch
+
+from protomotions.agents.masked_mimic.expert import load_expert
+from protomotions.agents.masked_mimic.model import make_noise
+from protomotions.agents.masked_mimic_task.config import MaskedMimicTaskAgentConfig
+from protomotions.agents.masked_mimic_task.model import TaskStudent
+from protomotions.agents.ppo.agent import PPOAgent, gaussian_log_prob
+from protomotions.agents.ppo.config import to_plain
+from protomotions.agents.ppo.storage import RolloutBatch
+
+
+def expert_requirements(env, latent_dim: int) -> dict:
+    """What the current run offers the expert (checked by ``load_expert``)."""
+    cfg = env.config
+    return {
+        "latent_dim": latent_dim,
+        "robot": {"num_bodies": env.simulator.num_bodies, "num_dofs": env.action_dim},
+        "env": {k: getattr(cfg, k, None) for k in ("keyframe_steps", "history_length", "history_stride", "action_scale")},
+        "obs_spec": dict(env.obs_spec),
+    }
+
+
+def gaussian_kl(mu_q, logvar_q, mu_p, logvar_p) -> torch.Tensor:
+    """(B,) KL(N(μ_q, σ_q²) ‖ N(μ_p, σ_p²)) for diagonal Gaussians."""
+    return 0.5 * (logvar_p - logvar_q + (logvar_q.exp() + (mu_q - mu_p).square()) * torch.exp(-logvar_p) - 1.0).sum(-1)
+
+
+class MaskedMimicTaskAgent(PPOAgent):
+    config_class = MaskedMimicTaskAgentConfig
+
+    def __init__(self, config, obs_spec, action_dim, num_envs, fabric, expert) -> None:
+        self.expert = expert  # build_model copies its decoder
+        super().__init__(config, obs_spec, action_dim, num_envs, fabric)
+        self.updates_done = 0
+        self._step_cache: dict[str, torch.Tensor] = {}
+
+    @classmethod
+    def from_run_config(cls, cfg, fabric, env) -> MaskedMimicTaskAgent:
+        config = cls.config_class(**to_plain(cfg.agent.config))
+        expert = load_expert(config.expert_model_path, expert_requirements(env, config.vae.latent_dim), fabric.device)
+        return cls(config, env.obs_spec, env.action_dim, env.num_envs, fabric, expert)
+
+    # ----------------------------------------------------------------- hooks
+    def build_model(self) -> torch.nn.Module:
+        cfg = self.config
+        return TaskStudent(self.obs_spec, self.action_dim, cfg.model.config, cfg.vae.latent_dim, self.expert).to(self.device)
+
+    def extra_storage_fields(self) -> dict[str, tuple[int, ...]]:
+        return {"latents": (self.config.vae.latent_dim,), "expert_actions": (self.action_dim,)}
+
+    @property
+    def kld_coeff(self) -> float:
+        return self.config.vae.kld_schedule.coeff(self.updates_done)
+
+    # ----------------------------------------------------------------- acting
+    def _decode(self, obs, z):
+        return self.module.decode(self.expert.normalize(obs), z)
+
+    @torch.no_grad()
+    def act(self, obs: Mapping[str, torch.Tensor]):
+        out = self.module(self.normalize(obs))
+        noise = make_noise(self.config.vae.noise_type, tuple(out.mean.shape), self.device)
+        z = out.mean if noise is None else out.mean + out.log_std.exp() * noise
+        actions = self._decode(obs, z)
+        self._step_cache = {"latents": z, "expert_actions": self.expert.act(obs)}
+        return actions, gaussian_log_prob(z, out.mean, out.log_std), out.value
+
+    @torch.no_grad()
+    def act_deterministic(self, obs: Mapping[str, torch.Tensor]) -> torch.Tensor:
+        return self._decode(obs, self.module(self.normalize(obs)).mean)
+
+    @torch.no_grad()
+    def shape_rewards(self, obs, actions, rewards, extras):
+        """Adds the motion-quality reward (agreement with the expert on this state)."""
+        agreement = (actions - self._step_cache["expert_actions"]).square().mean(-1)
+        quality = torch.exp(-self.config.motion_quality_scale * agreement)
+        extras = dict(extras)
+        extras["rewards/motion_quality"] = quality
+        cfg = self.config
+        return cfg.task_reward_weight * rewards + cfg.motion_quality_weight * quality, extras
+
+    @torch.no_grad()
+    def record_step(self, *args, **kwargs) -> None:
+        super().record_step(*args, **kwargs, **self._step_cache)
+
+    # ----------------------------------------------------------------- learning
+    def compute_losses(self, batch: RolloutBatch) -> dict[str, torch.Tensor]:
+        cfg = self.config
+        out, student_actions = self.model(self.normalize(batch.obs), self.expert.normalize(batch.obs))
+        losses = self.ppo_losses(dataclasses.replace(batch, actions=batch.extras["latents"]), out)
+        losses["actor_loss"] = cfg.ppo_coef * losses["actor_loss"]
+        bc = (student_actions - batch.extras["expert_actions"]).square().mean()
+        mu_p, logvar_p = self.expert.prior(batch.obs)
+        kld = gaussian_kl(out.mean, 2.0 * out.log_std, mu_p, logvar_p).mean()
+        losses["model/bc_loss"] = cfg.bc_coef * bc
+        losses["model/vae_kld_loss"] = self.kld_coeff * kld
+        return losses
+
+    def update(self) -> dict[str, float]:
+        metrics = super().update()
+        metrics["model/kld_coeff"] = self.kld_coeff
+        self.updates_done += 1
+        return metrics
+
+    def evaluate(self, env) -> dict[str, float]:
+        """The env's task evaluation with the deterministic student, plus agreement with the expert."""
+        evaluate = getattr(env, "evaluate", None)
+        if not callable(evaluate):
+            return {}
+        sq_sum, count = [], []
+
+        def act_fn(obs):
+            actions = self.act_deterministic(obs)
+            sq_sum.append((actions - self.expert.act(obs)).square().mean(-1).sum())
+            count.append(actions.shape[0])
+            return actions
+
+        self.eval_mode()
+        try:
+            kwargs = {"num_episodes": self.config.eval_num_episodes} if self.config.eval_num_episodes else {}
+            metrics = dict(evaluate(act_fn, **kwargs))
+        finally:
+            self.train_mode()
+        metrics["eval/action_mse_to_expert"] = float(torch.stack(sq_sum).sum()) / max(sum(count), 1)
+        return metrics
+
+    def state_dict(self) -> dict[str, Any]:
+        return {**super().state_dict(), "updates_done": self.updates_done}
+
+    def load_state_dict(self, state: Mapping[str, Any]) -> None:
+        super().load_state_dict(state)
+        self.updates_done = int(state.get("updates_done", 0))

@@ -1,0 +1,67 @@
+"""Student of a masked-mimic task agent: task encoder → latent → decoder (initialised from the expert).
+
+    encoder  q(z | state, task observation) = N(μ_s, σ²_s)      the PPO policy, over the latent
+    decoder  a = D(state, z)                                     copied from the frozen expert
+    critic   V(state, task observation)
+
+The expert's decoder turns its prior latents into natural motion; starting from a copy, the
+student only has to learn *which* latent the task needs, and behavioural cloning keeps the
+decoder close to the expert's actions.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+import torch
+from torch import nn
+
+from protomotions.agents.common.mlp import FlatObsInput, build_mlp
+from protomotions.agents.masked_mimic.model import GaussianHead
+from protomotions.agents.ppo.model import PolicyOutput
+
+
+class TaskStudent(nn.Module):
+    def __init__(self, obs_spec: Mapping[str, int], action_dim: int, config, latent_dim: int, expert=None) -> None:
+        super().__init__()
+        self.latent_dim = latent_dim
+        self.encoder_input = FlatObsInput(config.encoder_obs_keys, obs_spec)
+        self.critic_input = FlatObsInput(config.critic_obs_keys, obs_spec)
+        self.encoder = GaussianHead(self.encoder_input.size, config.encoder_units, latent_dim, config.activation)
+        self.critic = build_mlp(self.critic_input.size, config.critic_units, 1, config.activation)
+        if expert is not None:
+            expert_decoder = expert.model
+            self.decoder_input = FlatObsInput(expert_decoder.decoder_input.keys, obs_spec)
+            self.decoder = _copy_module(expert_decoder.decoder)
+        else:  # only for building an empty model before loading a checkpoint
+            self.decoder_input = FlatObsInput(config.decoder_obs_keys, obs_spec)
+            self.decoder = build_mlp(self.decoder_input.size + latent_dim, config.decoder_units, action_dim, config.activation)
+        with torch.no_grad():  # start near the prior's scale: small means, unit-ish spread
+            self.encoder.mu.weight.mul_(0.1)
+
+    def forward(self, obs: Mapping[str, torch.Tensor], decoder_obs: Mapping[str, torch.Tensor] | None = None):
+        """The latent policy: PolicyOutput(mean (B, latent), log_std (B, latent), value (B,)).
+
+        With ``decoder_obs`` (normalised for the decoder), also the decoded action of the mean
+        latent (B, A), so that every trained parameter is used inside one forward (DDP).
+        """
+        mu, logvar = self.encoder(self.encoder_input(obs))
+        value = self.critic(self.critic_input(obs)).squeeze(-1)
+        out = PolicyOutput(mu, 0.5 * logvar, value)
+        if decoder_obs is None:
+            return out
+        return out, self.decode(decoder_obs, mu)
+
+    def value(self, obs: Mapping[str, torch.Tensor]) -> torch.Tensor:
+        return self.critic(self.critic_input(obs)).squeeze(-1)
+
+    def decode(self, obs: Mapping[str, torch.Tensor], z: torch.Tensor) -> torch.Tensor:
+        return self.decoder(torch.cat([self.decoder_input(obs), z], dim=-1))
+
+
+def _copy_module(module: nn.Module) -> nn.Module:
+    import copy
+
+    clone = copy.deepcopy(module)
+    clone.requires_grad_(True)
+    return clone
