@@ -1,0 +1,13 @@
+"""Train a masked-mimic steering agent; the same Hydra call as the user guide's direct command.
+
+    python train_masked_mimic_steering.py [--experiment_name NAME] [--training_max_steps N] [--num_envs N]
+        [--headless] [--motion_file PATH] [--expert_model_path PATH] [--simulator mujoco|mjwarp|isaaclab]
+        [--checkpoint PATH] [hydra overrides ...]
+"""
+
+import sys
+
+from protomotions.cli import train_main
+
+if __name__ == "__main__":
+    sys.exit(train_main("steering", "steering_training"))
