@@ -1,0 +1,74 @@
+"""The user guide's three ways to run a task agent, end to end on CPU with a tiny expert trained here."""
+
+import glob
+import json
+import subprocess
+import sys
+
+import pytest
+
+from protomotions.cli import train_command, train_parser
+from tests.conftest import REPO
+
+TAGS = {"model/bc_loss", "model/vae_kld_loss", "model/kld_coeff", "rewards/motion_quality"}
+
+
+def scalar_tags(run_dir):
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+    acc = EventAccumulator(glob.glob(str(run_dir / "lightning_logs" / "*"))[0])
+    acc.Reload()
+    return set(acc.Tags()["scalars"])
+
+
+def test_wrapper_builds_the_direct_command():
+    args = train_parser("steering", "steering_training").parse_args(
+        ["--experiment_name", "e", "--num_envs", "8", "--training_max_steps", "99", "--headless", "agent.config.batch_size=64"])
+    cmd = train_command(args, "steering_training")
+    assert cmd[2:] == ["+exp=masked_mimic/steering_training", "+robot=smpl", "+simulator=mujoco", "experiment_name=e",
+                       "training_max_steps=99", "num_envs=8", "headless=true",
+                       "motion_file=data/motions/smpl_humanoid_walk.npy",
+                       "agent.config.expert_model_path=data/pretrained_models/masked_mimic/smpl",
+                       "agent.config.batch_size=64"]
+
+
+@pytest.mark.parametrize("task,reward_tag", [("steering", "rewards/steering_reward"),
+                                              ("path_follower", "rewards/path_following_reward")])
+def test_wrapper_trains_resumes_and_evaluates(task, reward_tag, tiny_expert, tmp_path):
+    name = f"wrap_{task}"
+    save_dir = tmp_path / name
+    common = [sys.executable, f"train_masked_mimic_{task}.py", "--experiment_name", name, "--num_envs", "4",
+              "--training_max_steps", "256", "--headless", "--expert_model_path", str(tiny_expert),
+              f"save_dir={save_dir}", "agent.config.eval_metrics_every=2", "env.config.eval_num_episodes=2",
+              "env.config.max_episode_length=40"]
+    r = subprocess.run(common, cwd=REPO, capture_output=True, text=True, timeout=600)
+    assert r.returncode == 0, r.stderr[-3000:]
+    assert (save_dir / "last.ckpt").is_file() and (save_dir / "config.yaml").is_file()
+    assert TAGS | {reward_tag, "eval/success_rate"} <= scalar_tags(save_dir)
+    # resume: same experiment, more steps → continues from the saved epoch
+    r = subprocess.run(common[:7] + ["512"] + common[8:], cwd=REPO, capture_output=True, text=True, timeout=600)
+    assert r.returncode == 0, r.stderr[-3000:]
+    assert "Resuming" in r.stdout and "start_epoch=2" in r.stdout
+    # evaluation script on that checkpoint
+    r = subprocess.run([sys.executable, f"run_masked_mimic_{task}.py", "--checkpoint", str(save_dir / "last.ckpt"),
+                        "--num_episodes", "2", "--terrain", "flat"], cwd=REPO, capture_output=True, text=True, timeout=600)
+    assert r.returncode == 0, r.stderr[-3000:]
+    metrics = json.loads((save_dir / "metrics.json").read_text())["metrics"]
+    assert {"eval/success_rate", "eval/fall_rate", "eval/action_mse_to_expert"} <= set(metrics)
+
+
+def test_missing_expert_and_motion_file_errors(tmp_path):
+    r = subprocess.run([sys.executable, "train_masked_mimic_steering.py", "--expert_model_path", str(tmp_path / "nope")],
+                       cwd=REPO, capture_output=True, text=True)
+    assert r.returncode != 0 and f"Error: Expert model path not found: {tmp_path / 'nope'}" in r.stderr
+    r = subprocess.run([sys.executable, "train_masked_mimic_path_follower.py", "--expert_model_path", str(tmp_path),
+                        "--motion_file", "data/motions/none.npy"], cwd=REPO, capture_output=True, text=True)
+    assert r.returncode != 0 and "Error: Motion file not found: data/motions/none.npy" in r.stderr
+
+
+def test_direct_command_reports_missing_expert(tmp_path):
+    from tests.conftest import run_train
+
+    r = run_train("+exp=masked_mimic/steering_training", "+robot=smpl", "+simulator=mujoco",
+                  "experiment_name=x", f"save_dir={tmp_path}", f"agent.config.expert_model_path={tmp_path / 'none'}")
+    assert r.returncode == 2 and "Error: Expert model path not found" in r.stderr
