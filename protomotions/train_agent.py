@@ -14,7 +14,8 @@ from pathlib import Path
 import hydra
 from omegaconf import DictConfig, OmegaConf
 
-RESUME_OVERRIDABLE = ("training_max_steps", "headless", "num_envs", "ngpu", "nodes", "simulator")
+RESUME_OVERRIDABLE = ("training_max_steps", "headless", "num_envs", "ngpu", "nodes", "simulator",
+                      "runner.max_wall_seconds", "runner.progress_bar")
 
 
 def resolve_run_config(cfg: DictConfig) -> DictConfig:
@@ -23,8 +24,9 @@ def resolve_run_config(cfg: DictConfig) -> DictConfig:
     if cfg.checkpoint is None and (save_dir / "last.ckpt").exists() and (save_dir / "config.yaml").exists():
         saved = OmegaConf.load(save_dir / "config.yaml")
         for key in RESUME_OVERRIDABLE:
-            if key in cfg:
-                OmegaConf.update(saved, key, cfg[key], merge=False)
+            value = OmegaConf.select(cfg, key, default="__absent__")
+            if not (isinstance(value, str) and value == "__absent__"):
+                OmegaConf.update(saved, key, value, merge=False, force_add=True)
         saved.checkpoint = str(save_dir / "last.ckpt")
         print(f"Resuming {save_dir}/last.ckpt with {save_dir}/config.yaml")
         return saved

@@ -249,6 +249,8 @@ class Runner:
                     self.fabric.print(f"[runner] wall-clock budget {self.config.max_wall_seconds:.0f} s reached at "
                                       f"epoch {self.epoch}; saving {LAST_CHECKPOINT} (re-run to resume)")
                     break
+                if progress is None and self.epoch % 10 == 0:  # logs without a terminal (GPU jobs, CI)
+                    self.fabric.print(self._summary_line(metrics))
                 if progress is not None:
                     progress.update(
                         task,
@@ -260,6 +262,12 @@ class Runner:
         if self.epoch > 0 and self._last_saved_epoch != self.epoch:
             self.save(LAST_CHECKPOINT)
         return metrics
+
+    def _summary_line(self, metrics: dict[str, float]) -> str:
+        keys = ("charts/steps_per_second", "charts/mean_reward", "charts/episode_length", "eval/success_rate",
+                "eval/mpjpe_mm", "model/bc_loss")
+        shown = " ".join(f"{k.split('/')[-1]}={metrics[k]:.4g}" for k in keys if k in metrics)
+        return f"[runner] epoch {self.epoch}/{self.max_epochs} step {self.global_step} {shown}"
 
     def run_epoch(self) -> dict[str, float]:
         start = time.perf_counter()
