@@ -81,3 +81,23 @@ def test_action_scaling_is_tanh_times_pi():
     a = torch.tensor([[-100.0, 0.0, 100.0] + [0.0] * 66])
     pd = env.action_to_pd_targets(a)
     assert torch.allclose(pd[0, :3], torch.tensor([-math.pi, 0.0, math.pi]))
+
+
+def test_diverged_physics_terminates_with_finite_outputs():
+    env = make_env(n=2, terrain_type="complex")
+    env.reset()
+    sim = env.simulator
+    step = sim.step
+
+    def diverging_step(pd_targets):  # MuJoCo (CPU) resets NaN worlds itself; MuJoCo Warp does not
+        step(pd_targets)
+        sim._qpos[1] = float("nan")
+        sim._xpos[1] = float("nan")
+
+    sim.step = diverging_step
+    obs, reward, terminated, _, _ = env.step(torch.zeros(2, 69))
+    assert terminated.tolist() == [False, True]
+    assert all(torch.isfinite(v).all() for v in obs.values()) and torch.isfinite(reward).all()
+    sim.step = step
+    env.reset(torch.tensor([1]))
+    assert torch.isfinite(env.state.body_pos).all()

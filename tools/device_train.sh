@@ -22,7 +22,7 @@ if [ -f ".resume/$name/manifest.pt" ]; then
 fi
 nvidia-smi --query-gpu=name,memory.used,memory.total --format=csv,noheader
 python3 protomotions/train_agent.py "$@" experiment_name="$name" save_dir="$save" \
-  runner.max_wall_seconds="$wall" runner.progress_bar=false 2>&1 | tr '\r' '\n' | grep -v "━" > "$OUT/$name/train.log"
+  runner.max_wall_seconds="$wall" runner.progress_bar=false > "$OUT/$name/train.log" 2>&1
 status=${PIPESTATUS[0]}
 tail -n 40 "$OUT/$name/train.log"
 if [ -f "$save/last.ckpt" ]; then

@@ -249,7 +249,7 @@ class Runner:
                     self.fabric.print(f"[runner] wall-clock budget {self.config.max_wall_seconds:.0f} s reached at "
                                       f"epoch {self.epoch}; saving {LAST_CHECKPOINT} (re-run to resume)")
                     break
-                if progress is None and self.epoch % 10 == 0:  # logs without a terminal (GPU jobs, CI)
+                if progress is None and (self.epoch % 10 == 0 or self.epoch <= 5):  # logs without a terminal (GPU jobs, CI)
                     self.fabric.print(self._summary_line(metrics))
                 if progress is not None:
                     progress.update(

@@ -93,9 +93,12 @@ class BaseEnv:
         self.simulator.step(self.action_to_pd_targets(actions.detach()))
         self.progress += 1
         self.post_physics_step()
-        obs = self.observations()
+        # a world whose physics diverged (NaN/inf) ends its episode and is reset like a fall
+        diverged = ~torch.isfinite(self.state.body_pos).all(dim=-1).all(dim=-1)
+        obs = {k: torch.nan_to_num(v, nan=0.0, posinf=0.0, neginf=0.0) for k, v in self.observations().items()}
         reward, terms = self.compute_reward()
-        terminated = self.task_terminated()
+        reward = torch.where(diverged, torch.zeros_like(reward), torch.nan_to_num(reward, nan=0.0))
+        terminated = self.task_terminated() | diverged
         if self.config.enable_fall_termination:
             terminated = terminated | (self.fallen() & (self.progress > 1))
         truncated = (self.progress >= self.config.max_episode_length) & ~terminated

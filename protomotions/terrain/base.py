@@ -30,6 +30,7 @@ class Terrain:
         if self.is_flat:
             return torch.zeros(xy.shape[:-1], device=xy.device, dtype=xy.dtype)
         grid = self._heights_tensor(xy.device, xy.dtype)
+        xy = torch.nan_to_num(xy, nan=0.0)  # a diverged body must not index outside the grid
         nx, ny = grid.shape
         u = (xy[..., 0] / self.horizontal_scale).clamp(0, nx - 1)
         v = (xy[..., 1] / self.horizontal_scale).clamp(0, ny - 1)
