@@ -4,6 +4,10 @@
 #
 #   bash tools/device_train.sh NAME WALL_SECONDS +exp=... [hydra overrides...]
 #
+# On a fresh machine: call 1 `bash .gpu/gpu_env.sh stash .gpu` (carry .gpu/gpu_env.sh, .gpu/part1),
+# call 2 `mkdir -p /tmp/resume_stash && cp -r .resume/NAME /tmp/resume_stash/` (carry .resume/NAME),
+# call 3 this script (carry .gpu/gpu_env.sh, .gpu/whl, .gpu/part2), each within 30 s of the last.
+#
 # - installs mujoco / mujoco_warp / warp / hydra from .gpu (see ../shared/gpu/gpu_env.sh);
 # - resumes from .resume/NAME/ (transport parts + config.yaml, as written below) when present;
 # - trains with runner.max_wall_seconds=WALL_SECONDS, then packs last.ckpt (without Adam's
@@ -15,11 +19,15 @@ source .gpu/gpu_env.sh install .gpu
 export PYTHONPATH=$PWD:${PYTHONPATH:-} PYTHONUNBUFFERED=1
 save=/tmp/results/$name
 mkdir -p "$save" "$OUT/$name"
-if [ -f ".resume/$name/manifest.pt" ]; then
-  python3 -m protomotions.agents.transport unpack ".resume/$name" "$save/last.ckpt"
-  cp ".resume/$name/config.yaml" "$save/config.yaml"
-  echo "resuming from .resume/$name"
-fi
+# resume parts: carried in .resume/NAME, or stashed earlier on this warm machine in /tmp/resume_stash/NAME
+# (a call carries at most 64 MiB: warp's wheel part and a checkpoint do not fit together)
+for src in ".resume/$name" "/tmp/resume_stash/$name"; do
+  if [ ! -f "$save/last.ckpt" ] && [ -f "$src/manifest.pt" ]; then
+    python3 -m protomotions.agents.transport unpack "$src" "$save/last.ckpt"
+    cp "$src/config.yaml" "$save/config.yaml"
+    echo "resuming from $src"
+  fi
+done
 nvidia-smi --query-gpu=name,memory.used,memory.total --format=csv,noheader
 python3 protomotions/train_agent.py "$@" experiment_name="$name" save_dir="$save" \
   runner.max_wall_seconds="$wall" runner.progress_bar=false > "$OUT/$name/train.log" 2>&1

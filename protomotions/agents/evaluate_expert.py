@@ -1,0 +1,116 @@
+"""Play every clip of a motion list once with a tracker or a masked-mimic expert; print one JSON line.
+
+    python -m protomotions.agents.evaluate_expert --expert data/pretrained_models/masked_mimic/smpl \
+        --conditioning full|pelvis|head|vr --num_envs 32 [--terrain flat|complex] [--video out.mp4]
+    python -m protomotions.agents.evaluate_expert --expert results/tracker --num_envs 32   # a tracker run
+
+Deterministic (mean actions, zero latent noise). A clip succeeds if it plays to its end with the mean
+body-position error never above 0.25 m (DESIGN.md); the JSON holds success_rate, mpjpe_mm, clips,
+fall_rate, plus the settings.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+import torch
+from omegaconf import OmegaConf
+
+from protomotions.agents.checkpoint import load_checkpoint
+
+CONFIG_DIR = Path(__file__).resolve().parent.parent / "config"
+
+
+def _load(expert: str):
+    """(kind, checkpoint state, run config) for a package dir, a run dir or a .ckpt."""
+    from protomotions.agents.masked_mimic.teacher import resolve_checkpoint
+
+    path = Path(expert)
+    if not path.exists():
+        raise FileNotFoundError(f"Error: Expert model path not found: {expert}")
+    ckpt = resolve_checkpoint(path)
+    state = load_checkpoint(ckpt)
+    config_file = ckpt.parent / "config.yaml"
+    cfg = OmegaConf.load(config_file) if config_file.is_file() else OmegaConf.create(state["config"])
+    kind = "expert" if "expert" in state else "tracker"
+    return kind, ckpt, cfg
+
+
+def build(expert: str, conditioning: str, terrain: str, num_envs: int, motion_file: str | None, simulator: str, device: str):
+    from protomotions.builders import build_env, build_simulator, build_terrain
+
+    kind, ckpt, cfg = _load(expert)
+    OmegaConf.set_struct(cfg, False)
+    cfg.terrain = OmegaConf.load(CONFIG_DIR / "terrain" / f"{terrain}.yaml").terrain
+    cfg.num_envs = num_envs
+    cfg.simulator.name = simulator
+    if motion_file:
+        cfg.motion_file = motion_file
+    if kind == "expert":
+        cfg.env.config.masks.conditioning = conditioning
+    terrain_obj = build_terrain(cfg)
+    env = build_env(cfg, build_simulator(cfg, terrain_obj, device=device), terrain_obj)
+    if kind == "expert":
+        from protomotions.agents.masked_mimic.expert import load_expert
+        from protomotions.agents.masked_mimic_task.agent import expert_requirements
+
+        policy = load_expert(ckpt, expert_requirements(env, int(load_checkpoint(ckpt)["expert"]["latent_dim"])), device)
+
+        def act(obs):
+            return policy.act(obs)
+    else:
+        from protomotions.agents.masked_mimic.teacher import load_tracker
+
+        policy = load_tracker(ckpt, env.obs_spec, env.action_dim, device)
+        act = policy
+    return kind, env, act
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--expert", required=True, help="expert package dir, tracker/distillation run dir, or .ckpt")
+    p.add_argument("--conditioning", default="full", choices=["full", "pelvis", "head", "vr"])
+    p.add_argument("--num_envs", type=int, default=32)
+    p.add_argument("--terrain", default="flat", choices=["flat", "complex"])
+    p.add_argument("--motion_file", default=None, help="default: the one the model was trained on")
+    p.add_argument("--simulator", default="mujoco", choices=["mujoco", "mjwarp"])
+    p.add_argument("--device", default=None)
+    p.add_argument("--max_clips", type=int, default=None)
+    p.add_argument("--video", default=None, help="render clip 0 (env 0) to this .mp4")
+    args = p.parse_args(argv)
+    device = args.device or ("cuda" if args.simulator == "mjwarp" else "cpu")
+    try:
+        kind, env, act = build(args.expert, args.conditioning, args.terrain, args.num_envs, args.motion_file,
+                               args.simulator, device)
+    except (FileNotFoundError, AssertionError, ValueError) as e:
+        print(e, file=sys.stderr)
+        return 2
+    with torch.no_grad():
+        if kind == "expert":
+            metrics = env.evaluate(act, max_clips=args.max_clips, conditioning=args.conditioning)
+        else:
+            metrics = env.evaluate(act, max_clips=args.max_clips)
+    result = {
+        "success_rate": metrics["eval/success_rate"], "mpjpe_mm": metrics["eval/mpjpe_mm"],
+        "clips": int(metrics["eval/clips"]), "fall_rate": metrics["eval/fall_rate"],
+        "kind": kind, "conditioning": args.conditioning if kind == "expert" else "full (tracker)",
+        "terrain": args.terrain, "expert": args.expert,
+    }
+    print(json.dumps(result))
+    if args.video:
+        from protomotions.evaluation import record_video
+
+        class _Agent:
+            act_deterministic = staticmethod(act)
+
+        env._forced_motion_ids = torch.zeros(env.num_envs, dtype=torch.long, device=env.device)
+        record_video(env, _Agent, args.video, steps=int(env.motion_lib.motion_lengths[0] / env.dt))
+    env.close()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
