@@ -3,8 +3,10 @@
     python benchmarks/bench_sim.py --simulator mujoco --num_envs 64 --steps 300
 
 Runs the base humanoid env with random actions, then (mujoco only) a raw loop of ``mj_step``
-on the same model, the same number of MjData and the same thread count, with the same random
-PD-target distribution. Last line, exactly: ``env_steps_per_s=<number> raw_ratio=<number>``
+on the same model, the same number of MjData and the same thread count, *replaying the env's
+run*: the same PD targets every step and the same resets (same states), so both loops do the
+same physics and raw_ratio measures only the framework's overhead (observations, state
+tensors, reset bookkeeping). Last line, exactly: ``env_steps_per_s=<number> raw_ratio=<number>``
 (raw_ratio = env throughput / raw throughput; "nan" where there is no raw loop).
 """
 
@@ -12,9 +14,9 @@ from __future__ import annotations
 
 import argparse
 import json
-import math
 import os
 import platform
+import sys
 import time
 from concurrent.futures import ThreadPoolExecutor
 
@@ -27,40 +29,59 @@ from protomotions.simulator.base import SimulatorConfig
 from protomotions.terrain import TerrainConfig, build_terrain
 
 
-def bench_env(args) -> tuple[float, BaseEnv]:
+class Recorder:
+    """What the env did each timed step: PD targets (N, 69) and the reset (ids, qpos, qvel)."""
+
+    def __init__(self) -> None:
+        self.initial: list = []
+        self.ctrl: list = []
+        self.resets: list = []
+
+
+def bench_env(args) -> tuple[float, BaseEnv, Recorder | None]:
     terrain = build_terrain(TerrainConfig(terrain_type=args.terrain))
     sim_cfg = SimulatorConfig(num_envs=args.num_envs, device=args.device, num_threads=args.threads)
     sim = simulator_class(args.simulator)(sim_cfg, terrain)
     env = BaseEnv(BaseEnvConfig(use_terrain_obs=args.terrain != "flat"), sim, terrain, seed=0)
     g = torch.Generator(device=env.device).manual_seed(0)
 
-    def run(steps: int) -> None:
+    def run(steps: int, record: Recorder | None = None) -> None:
         for _ in range(steps):
             actions = args.action_std * torch.randn(env.num_envs, env.action_dim, device=env.device, generator=g)
             _, _, terminated, truncated, _ = env.step(actions)
             done = terminated | truncated
-            env.reset(done.nonzero().flatten())  # the runner's pattern: every step, maybe empty
+            ids = done.nonzero().flatten()
+            env.reset(ids)  # the runner's pattern
+            if record is not None:
+                record.ctrl.append(env.action_to_pd_targets(actions).double().cpu().numpy())
+                record.resets.append(ids.cpu().numpy())
 
     env.reset()
     run(args.warmup)
+    record = Recorder() if args.simulator == "mujoco" else None
+    if record is not None:
+        record.initial = [(d.qpos.copy(), d.qvel.copy()) for d in env.simulator.datas]
     if env.device.type == "cuda":
         torch.cuda.synchronize()
     start = time.perf_counter()
-    run(args.steps)
+    run(args.steps, record)
     if env.device.type == "cuda":
         torch.cuda.synchronize()
-    return args.steps * args.num_envs / (time.perf_counter() - start), env
+    return args.steps * args.num_envs / (time.perf_counter() - start), env, record
 
 
-def bench_raw_mujoco(args, env: BaseEnv) -> float:
-    """mj_step only, on copies of the env's MjData, same threads and chunking, random PD targets."""
+def bench_raw_mujoco(args, env: BaseEnv, record: Recorder) -> float:
+    """mj_step only on fresh MjData, same threads and chunking, replaying the env's targets and resets."""
     import mujoco
+
+    from protomotions.robot import smpl
 
     sim = env.simulator
     model, datas = sim.model, [mujoco.MjData(sim.model) for _ in range(args.num_envs)]
-    for d, src in zip(datas, sim.datas):
-        d.qpos[:] = src.qpos
-    rng = np.random.default_rng(0)
+    for d, (qpos, qvel) in zip(datas, record.initial):
+        d.qpos[:], d.qvel[:] = qpos, qvel
+    standing = np.zeros(model.nq)
+    standing[2], standing[3] = smpl.default_root_height() + env.config.spawn_height_offset, 1.0
     ctrl = np.zeros((args.num_envs, model.nu))
     decimation = sim.config.decimation
 
@@ -70,16 +91,14 @@ def bench_raw_mujoco(args, env: BaseEnv) -> float:
             mujoco.mj_step(model, datas[i], decimation)
 
     pool = ThreadPoolExecutor(sim.num_threads)
-
-    def run(steps: int) -> None:
-        for _ in range(steps):
-            ctrl[:] = math.pi * np.tanh(args.action_std * rng.standard_normal(ctrl.shape))
-            for f in [pool.submit(chunk, lo, hi) for lo, hi in sim._chunks]:
-                f.result()
-
-    run(args.warmup)
     start = time.perf_counter()
-    run(args.steps)
+    for targets, reset_ids in zip(record.ctrl, record.resets):
+        ctrl[:] = targets
+        for f in [pool.submit(chunk, lo, hi) for lo, hi in sim._chunks]:
+            f.result()
+        for i in reset_ids:  # the same envs restart standing in the rest pose, as BaseEnv's reset does (flat ground)
+            mujoco.mj_resetData(model, datas[i])
+            datas[i].qpos[:] = standing
     rate = args.steps * args.num_envs / (time.perf_counter() - start)
     pool.shutdown()
     return rate
@@ -96,20 +115,25 @@ def main() -> None:
     p.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
     p.add_argument("--action_std", type=float, default=0.5)
     p.add_argument("--json", default=None, help="also write the results to this JSON file")
+    p.add_argument("--torch_threads", type=int, default=1,
+                   help="torch intra-op threads (1: the MuJoCo workers own the cores; 0: torch's default)")
     args = p.parse_args()
+    if args.torch_threads > 0:
+        torch.set_num_threads(args.torch_threads)
     if args.simulator == "mujoco":
         args.device = "cpu"
 
-    env_rate, env = bench_env(args)
-    raw_rate = bench_raw_mujoco(args, env) if args.simulator == "mujoco" else float("nan")
+    env_rate, env, record = bench_env(args)
+    raw_rate = bench_raw_mujoco(args, env, record) if record is not None else float("nan")
     threads = getattr(env.simulator, "num_threads", 0)
     env.close()
     result = {
         "simulator": args.simulator, "num_envs": args.num_envs, "steps": args.steps, "terrain": args.terrain,
-        "threads": threads, "cores": os.cpu_count(), "env_steps_per_s": env_rate, "raw_env_steps_per_s": raw_rate,
+        "threads": threads, "cores": os.cpu_count(), "torch_threads": torch.get_num_threads(), "env_steps_per_s": env_rate, "raw_env_steps_per_s": raw_rate,
         "raw_ratio": env_rate / raw_rate, "per_core": env_rate / max(threads, 1),
         "device": args.device if args.device == "cpu" else torch.cuda.get_device_name(),
         "cpu": platform.processor() or platform.machine(), "date": time.strftime("%Y-%m-%d"),
+        "command": "python " + " ".join(sys.argv),
     }
     print(json.dumps(result))
     if args.json:

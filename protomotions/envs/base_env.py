@@ -68,6 +68,7 @@ class BaseEnv:
         if config.use_terrain_obs:
             self.obs_spec["terrain"] = HEIGHTMAP_SIZE
         self.obs_spec.update(self.task_obs_spec())
+        self._last_obs: dict[str, torch.Tensor] | None = None
         self._heightmap = None
         if config.use_terrain_obs:
             from protomotions.terrain.heightmap import HeightmapSampler
@@ -79,12 +80,15 @@ class BaseEnv:
         if env_ids is None:
             env_ids = torch.arange(self.num_envs, device=self.device)
         env_ids = env_ids.to(self.device).long().flatten()
+        if env_ids.numel() == 0 and self._last_obs is not None:
+            return self._last_obs  # nothing changed since step() computed them
         if env_ids.numel() > 0:
             self.simulator.reset_envs(env_ids, self.reset_state(env_ids))
             self.progress[env_ids] = 0
             self.prev_actions[env_ids] = 0.0
             self.on_reset(env_ids)
-        return self.observations()
+        self._last_obs = self.observations()
+        return self._last_obs
 
     def step(self, actions: torch.Tensor):
         """Apply actions (N, 69) → (obs, reward (N,), terminated (N,), truncated (N,), extras)."""
@@ -96,6 +100,7 @@ class BaseEnv:
         # a world whose physics diverged (NaN/inf) ends its episode and is reset like a fall
         diverged = ~torch.isfinite(self.state.body_pos).all(dim=-1).all(dim=-1)
         obs = {k: torch.nan_to_num(v, nan=0.0, posinf=0.0, neginf=0.0) for k, v in self.observations().items()}
+        self._last_obs = obs
         reward, terms = self.compute_reward()
         reward = torch.where(diverged, torch.zeros_like(reward), torch.nan_to_num(reward, nan=0.0))
         terminated = self.task_terminated() | diverged
