@@ -27,6 +27,10 @@ class SimulatorConfig:
     device: str = "cpu"
     num_threads: int = 0  # CPU backends: 0 = one per core
     headless: bool = True
+    nconmax: int | None = None
+    """MuJoCo Warp: contacts per world in the shared pool (None: the backend's default for the terrain)."""
+    njmax: int | None = None
+    """MuJoCo Warp: constraint rows per world (None: the backend's default)."""
 
     def __post_init__(self) -> None:
         if abs(self.physics_dt * self.decimation - self.control_dt) > 1e-9:

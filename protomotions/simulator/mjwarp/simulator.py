@@ -107,6 +107,8 @@ class MjwarpSimulator(Simulator):
         self._root_body = body_ids[0]
 
         hfield = m.nhfield > 0
+        nconmax = nconmax or config.nconmax
+        njmax = njmax or config.njmax
         self.nconmax = nconmax or (NCONMAX_HFIELD if hfield else NCONMAX_PLANE)
         self.njmax = njmax or (NJMAX_HFIELD if hfield else NJMAX_PLANE)
         with wp.ScopedDevice(self._wp_device):
