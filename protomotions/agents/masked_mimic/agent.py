@@ -11,18 +11,18 @@ Fabric update, runner, checkpoints) is reused; only acting and the loss differ.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Any
 
 import torch
 
 from protomotions.agents.masked_mimic.config import MaskedMimicAgentConfig
+from protomotions.agents.masked_mimic.kl_schedule import KLScheduled
 from protomotions.agents.masked_mimic.model import MaskedMimicModel, kl_posterior_prior, make_noise
 from protomotions.agents.masked_mimic.teacher import load_tracker
 from protomotions.agents.ppo.agent import PPOAgent
 from protomotions.agents.ppo.storage import RolloutBatch
 
 
-class MaskedMimicAgent(PPOAgent):
+class MaskedMimicAgent(KLScheduled, PPOAgent):
     config_class = MaskedMimicAgentConfig
 
     def __init__(self, config, obs_spec, action_dim, num_envs, fabric) -> None:
@@ -75,21 +75,11 @@ class MaskedMimicAgent(PPOAgent):
         self.storage.set_returns(zeros, zeros)  # supervised: no advantages
 
     # ----------------------------------------------------------------- learning
-    @property
-    def kld_coeff(self) -> float:
-        return self.config.vae.kld_schedule.coeff(self.updates_done)
-
     def compute_losses(self, batch: RolloutBatch) -> dict[str, torch.Tensor]:
         actions, lat = self.model(self.normalize(batch.obs), use_encoder=True, noise=batch.extras["latent_noise"])
         bc = (actions - batch.extras["expert_actions"]).square().mean()
         kld = kl_posterior_prior(lat).mean()
         return {"model/bc_loss": bc, "model/vae_kld_loss": self.kld_coeff * kld}
-
-    def update(self) -> dict[str, float]:
-        metrics = super().update()
-        metrics["model/kld_coeff"] = self.kld_coeff
-        self.updates_done += 1
-        return metrics
 
     def evaluate(self, env) -> dict[str, float]:
         evaluate = getattr(env, "evaluate", None)
@@ -100,11 +90,3 @@ class MaskedMimicAgent(PPOAgent):
             return evaluate(self.act_deterministic, conditioning=self.config.eval_conditioning)
         finally:
             self.train_mode()
-
-    # ----------------------------------------------------------------- checkpoints
-    def state_dict(self) -> dict[str, Any]:
-        return {**super().state_dict(), "updates_done": self.updates_done}
-
-    def load_state_dict(self, state: Mapping[str, Any]) -> None:
-        super().load_state_dict(state)
-        self.updates_done = int(state.get("updates_done", 0))

@@ -44,10 +44,15 @@ class GaussianHead(nn.Module):
         return self.mu(h), self.logvar(h).clamp(-10.0, 4.0)
 
 
+def gaussian_kl(mu_q, logvar_q, mu_p, logvar_p) -> torch.Tensor:
+    """(B,) KL(N(μ_q, σ_q²) ‖ N(μ_p, σ_p²)) for diagonal Gaussians."""
+    return 0.5 * (logvar_p - logvar_q + (logvar_q.exp() + (mu_q - mu_p).square()) * torch.exp(-logvar_p) - 1.0).sum(-1)
+
+
 def kl_posterior_prior(lat: LatentOutput) -> torch.Tensor:
     """(B,) KL(q ‖ p) where q = N(μ_p + μ_e, σ²_e), p = N(μ_p, σ²_p)."""
-    lv_p, lv_e, mu_e = lat.logvar_prior, lat.logvar_post, lat.mu_residual
-    return 0.5 * (lv_p - lv_e + (lv_e.exp() + mu_e.square()) * torch.exp(-lv_p) - 1.0).sum(-1)
+    mu_q = lat.mu_prior + lat.mu_residual
+    return gaussian_kl(mu_q, lat.logvar_post, lat.mu_prior, lat.logvar_prior)
 
 
 class MaskedMimicModel(nn.Module):

@@ -14,12 +14,12 @@ from __future__ import annotations
 
 import dataclasses
 from collections.abc import Mapping
-from typing import Any
 
 import torch
 
 from protomotions.agents.masked_mimic.expert import load_expert
-from protomotions.agents.masked_mimic.model import make_noise
+from protomotions.agents.masked_mimic.kl_schedule import KLScheduled
+from protomotions.agents.masked_mimic.model import gaussian_kl, make_noise
 from protomotions.agents.masked_mimic_task.config import MaskedMimicTaskAgentConfig
 from protomotions.agents.masked_mimic_task.model import TaskStudent
 from protomotions.agents.ppo.agent import PPOAgent, gaussian_log_prob
@@ -38,12 +38,7 @@ def expert_requirements(env, latent_dim: int) -> dict:
     }
 
 
-def gaussian_kl(mu_q, logvar_q, mu_p, logvar_p) -> torch.Tensor:
-    """(B,) KL(N(μ_q, σ_q²) ‖ N(μ_p, σ_p²)) for diagonal Gaussians."""
-    return 0.5 * (logvar_p - logvar_q + (logvar_q.exp() + (mu_q - mu_p).square()) * torch.exp(-logvar_p) - 1.0).sum(-1)
-
-
-class MaskedMimicTaskAgent(PPOAgent):
+class MaskedMimicTaskAgent(KLScheduled, PPOAgent):
     config_class = MaskedMimicTaskAgentConfig
 
     def __init__(self, config, obs_spec, action_dim, num_envs, fabric, expert) -> None:
@@ -65,10 +60,6 @@ class MaskedMimicTaskAgent(PPOAgent):
 
     def extra_storage_fields(self) -> dict[str, tuple[int, ...]]:
         return {"latents": (self.config.vae.latent_dim,), "expert_actions": (self.action_dim,)}
-
-    @property
-    def kld_coeff(self) -> float:
-        return self.config.vae.kld_schedule.coeff(self.updates_done)
 
     # ----------------------------------------------------------------- acting
     def _decode(self, obs, z):
@@ -114,12 +105,6 @@ class MaskedMimicTaskAgent(PPOAgent):
         losses["model/vae_kld_loss"] = self.kld_coeff * kld
         return losses
 
-    def update(self) -> dict[str, float]:
-        metrics = super().update()
-        metrics["model/kld_coeff"] = self.kld_coeff
-        self.updates_done += 1
-        return metrics
-
     def evaluate(self, env) -> dict[str, float]:
         """The env's task evaluation with the deterministic student, plus agreement with the expert."""
         evaluate = getattr(env, "evaluate", None)
@@ -141,10 +126,3 @@ class MaskedMimicTaskAgent(PPOAgent):
             self.train_mode()
         metrics["eval/action_mse_to_expert"] = float(torch.stack(sq_sum).sum()) / max(sum(count), 1)
         return metrics
-
-    def state_dict(self) -> dict[str, Any]:
-        return {**super().state_dict(), "updates_done": self.updates_done}
-
-    def load_state_dict(self, state: Mapping[str, Any]) -> None:
-        super().load_state_dict(state)
-        self.updates_done = int(state.get("updates_done", 0))
