@@ -152,6 +152,21 @@ def test_spawn_points_on_flat_ground(complex_terrain, default_cfg):
     assert all(np.any(np.all(np.isclose(spawn.numpy(), c, atol=1e-4), axis=1)) for c in centres)
 
 
+def test_spawn_sampling_is_uniform_over_tiles(complex_terrain, default_cfg):
+    """A flat tile holds ~169 spawn points and a slope tile one; each tile must still be equally likely."""
+    cfg = default_cfg
+    draws = complex_terrain.sample_spawn_xy(20000, torch.Generator().manual_seed(0)).numpy()
+    tile = np.floor((draws - cfg.border_size) / np.array([cfg.map_length, cfg.map_width])).astype(int)
+    counts = np.bincount(tile[:, 0] * cfg.num_terrains + tile[:, 1], minlength=cfg.num_levels * cfg.num_terrains)
+    expected = 20000 / (cfg.num_levels * cfg.num_terrains)
+    assert counts.min() > 0.75 * expected and counts.max() < 1.25 * expected
+    # draws are spawn points, and a flat terrain (no weights) still samples
+    assert np.isin(draws.view([("x", draws.dtype), ("y", draws.dtype)]),
+                   complex_terrain.spawn_xy.view([("x", draws.dtype), ("y", draws.dtype)])).all()
+    flat = build_terrain(TerrainConfig(terrain_type="flat"))
+    assert flat.sample_spawn_xy(3, torch.Generator().manual_seed(0)).shape == (3, 2)
+
+
 def test_deterministic_and_fast():
     t0 = time.perf_counter()
     a = build_terrain(TerrainConfig(seed=3))

@@ -56,7 +56,6 @@ class BaseEnv:
         n, dev = self.num_envs, self.device
         self.progress = torch.zeros(n, dtype=torch.long, device=dev)
         self.prev_actions = torch.zeros(n, self.action_dim, device=dev)
-        self.spawn_xy = torch.as_tensor(terrain.spawn_xy, dtype=torch.float32, device=dev)
 
         foot_ids = [smpl.BODY_NAMES.index(b) for b in smpl.FOOT_BODY_NAMES]
         self.fall_body_mask = torch.ones(smpl.NUM_BODIES, dtype=torch.bool, device=dev)
@@ -141,8 +140,7 @@ class BaseEnv:
     def default_reset_state(self, env_ids: torch.Tensor) -> ResetState:
         """Rest pose standing on a random spawn point with a random heading."""
         m = env_ids.numel()
-        pick = torch.randint(len(self.spawn_xy), (m,), device=self.device, generator=self.generator)
-        xy = self.spawn_xy[pick]
+        xy = self.terrain.sample_spawn_xy(m, self.generator)
         ground = self.ground_height(xy)
         root_pos = torch.cat([xy, (ground + smpl.default_root_height() + self.config.spawn_height_offset)[:, None]], -1)
         yaw = torch.zeros(m, device=self.device)

@@ -19,6 +19,26 @@ class Terrain:
     horizontal_scale: float  # metres between samples
     spawn_xy: np.ndarray  # (num_spawn, 2) world xy of flat spots to spawn on
     is_flat: bool = False
+    # (num_spawn,) relative sampling weights; None = uniform over points. The generator gives every
+    # tile the same total weight, so a flat tile's dense grid of points does not crowd out the
+    # single walkable point of a slope or stairs tile.
+    spawn_weights: np.ndarray | None = None
+
+    def sample_spawn_xy(self, num: int, generator: torch.Generator) -> torch.Tensor:
+        """``num`` spawn points (num, 2) drawn by ``spawn_weights`` on the generator's device."""
+        dev = generator.device
+        cache = getattr(self, "_spawn_cache", None)
+        if cache is None or cache[0].device != dev:
+            xy = torch.as_tensor(self.spawn_xy, dtype=torch.float32, device=dev)
+            w = None if self.spawn_weights is None else torch.as_tensor(self.spawn_weights, dtype=torch.float32, device=dev)
+            cache = (xy, w)
+            object.__setattr__(self, "_spawn_cache", cache)
+        xy, w = cache
+        if w is None:
+            pick = torch.randint(len(xy), (num,), device=dev, generator=generator)
+        else:
+            pick = torch.multinomial(w, num, replacement=True, generator=generator)
+        return xy[pick]
 
     @property
     def size_xy(self) -> tuple[float, float]:

@@ -111,7 +111,7 @@ def _build_complex(cfg: TerrainConfig) -> Terrain:
     ly = (np.arange(ty) * hs - 0.5 * cfg.map_width)[None, :]
     rng = np.random.default_rng(cfg.seed)
     types = column_types(cfg)
-    spawn = []
+    spawn, spawn_tile = [], []
     for col, kind in enumerate(types):
         rank = types[:col].count(kind)  # index of this column among columns of the same type
         for level in range(cfg.num_levels):
@@ -121,12 +121,18 @@ def _build_complex(cfg: TerrainConfig) -> Terrain:
             heights[x0:x0 + tx, y0:y0 + ty] = tile
             centre = np.array([(x0 + tx // 2) * hs, (y0 + ty // 2) * hs])
             spawn.append(_flat_tile_spawns(centre, cfg) if kind == "flat" else centre[None])
+            spawn_tile.append(np.full(len(spawn[-1]), len(spawn_tile)))
     heights = np.round(heights / cfg.vertical_scale) * cfg.vertical_scale
     spawn_xy = np.concatenate(spawn).astype(np.float32)
-    spawn_xy = spawn_xy[_walkable(heights, spawn_xy, cfg)]
+    tile_of = np.concatenate(spawn_tile)
+    keep = _walkable(heights, spawn_xy, cfg)
+    spawn_xy, tile_of = spawn_xy[keep], tile_of[keep]
     if len(spawn_xy) == 0:
         raise ValueError("terrain: no walkable spawn point; give some 'flat' proportion or lower spawn_clearance")
-    return Terrain(heights=heights.astype(np.float32), horizontal_scale=hs, spawn_xy=spawn_xy, is_flat=False)
+    # every tile with a walkable point is equally likely, whatever its number of points
+    weights = 1.0 / np.bincount(tile_of)[tile_of]
+    return Terrain(heights=heights.astype(np.float32), horizontal_scale=hs, spawn_xy=spawn_xy, is_flat=False,
+                   spawn_weights=weights.astype(np.float32))
 
 
 def _tile(kind: str, d: float, lx: np.ndarray, ly: np.ndarray, cfg: TerrainConfig, rng: np.random.Generator,

@@ -120,9 +120,8 @@ class MimicEnv(BaseEnv):
         self.motion_start_time[env_ids] = start
         # move the clip so that its root starts over a spawn point of the terrain
         ref0 = self.motion_lib.get_state(ids, start)
-        pick = torch.randint(len(self.spawn_xy), (m,), device=self.device, generator=self.generator)
         offset = torch.zeros(m, 3, device=self.device)
-        offset[:, :2] = self.spawn_xy[pick] - ref0.root_pos[:, :2]
+        offset[:, :2] = self.terrain.sample_spawn_xy(m, self.generator) - ref0.root_pos[:, :2]
         self.motion_offset[env_ids] = offset
         ref = self.reference(ids, start, offset)
         root_pos = ref.root_pos.clone()
