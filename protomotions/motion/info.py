@@ -5,7 +5,9 @@ z = 0, analytic boxes/capsules of our MJCF, see contacts.py), foot_skate_mps (me
 of a foot body's lowest point over the frames where the clip's contact labels say it is on the floor:
 within 3 cm and slipping < 0.4 m/s), foot_skate_height_only_mps (the same over every frame where
 the foot is within 1 cm of the floor, whatever its speed: stricter, includes heel strikes),
-joint_limit_violations (count of dof samples outside the MJCF joint ranges).
+joint_limit_violations (count of dof samples outside the MJCF joint ranges), max_root_accel_mps2
+(largest horizontal root acceleration, second differences at the clip's fps: spikes here are
+targets that no physics tracker can follow).
 For a ``.yaml`` list, one line per clip.
 """
 
@@ -41,7 +43,15 @@ def clip_info(clip: dict) -> dict:
         "foot_skate_mps": round(float(slip[labelled].mean()) if bool(labelled.any()) else 0.0, 4),
         "foot_skate_height_only_mps": round(float(slip[near].mean()) if bool(near.any()) else 0.0, 4),
         "joint_limit_violations": int((np.abs(clip["dof_pos"]) > limit).sum()),
+        "max_root_accel_mps2": round(max_root_accel(clip), 2),
     }
+
+
+def max_root_accel(clip: dict) -> float:
+    xy = np.asarray(clip["root_pos"], dtype=np.float64)[:, :2]
+    if len(xy) < 3:
+        return 0.0
+    return float(np.linalg.norm(np.diff(xy, n=2, axis=0), axis=1).max() * float(clip["fps"]) ** 2)
 
 
 def main(argv: list[str] | None = None) -> int:

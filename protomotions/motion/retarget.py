@@ -11,7 +11,10 @@ Method (per frame, batched over frames):
 4. local rotations G_parent⁻¹ G_b → hinge angles (x→y→z, small-angle branch), clamped to the joint
    ranges; root translation = source root × (our leg length / source leg length);
 5. ground: per frame, the lowest foot-geom point is put on z = 0 whenever a foot is near the floor;
-   flight phases (runs) interpolate that correction, then it is smoothed without ever penetrating;
+   flight phases (runs) interpolate that correction, then it is smoothed without ever penetrating.
+   The horizontal root path is the source's, scaled, and never adjusted to pin stance feet: per-frame
+   pinning removed little skate but put 40-145 m/s² spikes into the root's acceleration, which the
+   physics tracker cannot follow (a run's reference dropped from 3.8 to 0.5 m/s in two frames);
 6. FK (our kinematics) → body positions/rotations, finite-difference velocities, contact labels.
 """
 
@@ -124,21 +127,6 @@ def ground_correction(root_pos: torch.Tensor, root_rot: torch.Tensor, dof: torch
     return out
 
 
-def pin_stance_feet(root_pos: torch.Tensor, root_rot: torch.Tensor, dof: torch.Tensor,
-                    height_m: float = 0.02) -> torch.Tensor:
-    """Horizontal root correction against foot skate. Our legs are not a scaled copy of the source's,
-    so a foot that is planted in the source slides a little on ours. Between frames t and t+1 we
-    shift the root by minus the (height-weighted) mean slide of the feet on the floor at t, which
-    pins a single stance foot exactly and splits the difference in double support."""
-    body_pos, body_rot = kinematics.forward_kinematics(root_pos, root_rot, dof)
-    low, step = contacts.foot_step(body_pos, body_rot)  # (T, F), (T, F, 2)
-    w = (1.0 - low / height_m).clamp(0.0, 1.0)
-    corr_step = -(w[..., None] * step).sum(1) / w.sum(1, keepdim=True).clamp_min(1e-6)
-    delta = torch.zeros_like(root_pos)
-    delta[1:, :2] = torch.cumsum(corr_step[:-1], 0)
-    return root_pos + delta
-
-
 def extend_cyclic(root_pos: torch.Tensor, root_rot: torch.Tensor, dof: torch.Tensor, fps: float,
                   min_cycle_s: float = 0.8, max_cycle_s: float = 1.6):
     """Lengthen a steady gait by one cycle: find frames i and i+L (L one gait cycle) whose poses match
@@ -211,7 +199,6 @@ def retarget(src: SourceMotion, mapping: dict[str, str], fps: float = TARGET_FPS
                                                    f"frame {info['seam_frame']}, seam pose error "
                                                    f"{info['seam_pose_error']:.3f} rad")
     root_pos = ground_correction(root_pos, root_rot, dof)
-    root_pos = pin_stance_feet(root_pos, root_rot, dof)
     if mirror:
         root_pos, root_rot, dof = mirror_pose(root_pos, root_rot, dof)
     return build_clip(root_pos, root_rot, dof, fps, meta)
