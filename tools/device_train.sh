@@ -4,9 +4,10 @@
 #
 #   bash tools/device_train.sh NAME WALL_SECONDS +exp=... [hydra overrides...]
 #
-# On a fresh machine: call 1 `bash .gpu/gpu_env.sh stash .gpu` (carry .gpu/gpu_env.sh, .gpu/part1),
-# call 2 `mkdir -p /tmp/resume_stash && cp -r .resume/NAME /tmp/resume_stash/` (carry .resume/NAME),
-# call 3 this script (carry .gpu/gpu_env.sh, .gpu/whl, .gpu/part2), each within 30 s of the last.
+# On a fresh machine first bring the GPU packages with tools/gpu_chunks.sh (one call per chunk, then
+# `install`), then call this script carrying [.gpu/gpu_env.sh, .resume/NAME]; each call within the
+# machine's idle window (30 s) of the last. SAVE_WARP_CACHE=1 also brings back /tmp/warp_cache as
+# $OUT/warp_cache.tar.xz (~10 MB) for the next fresh machine (see tools/gpu_chunks.sh).
 #
 # - installs mujoco / mujoco_warp / warp / hydra from .gpu (see ../shared/gpu/gpu_env.sh);
 # - resumes from .resume/NAME/ (transport parts + config.yaml, as written below) when present;
@@ -38,5 +39,8 @@ if [ -f "$save/last.ckpt" ]; then
   cp "$save/config.yaml" "$OUT/$name/config.yaml"
   events=$(ls -t "$save"/lightning_logs/version_*/events.* 2>/dev/null | head -1)
   [ -n "$events" ] && cp "$events" "$OUT/$name/events.tfevents"
+fi
+if [ "${SAVE_WARP_CACHE:-0}" = 1 ] && [ -d "${WARP_CACHE_PATH:-/tmp/warp_cache}" ]; then
+  tar cf - -C "$(dirname "$WARP_CACHE_PATH")" "$(basename "$WARP_CACHE_PATH")" | xz -1 -T8 > "$OUT/warp_cache.tar.xz"
 fi
 exit "$status"
