@@ -5,7 +5,8 @@
 #   bash tools/device_train.sh NAME WALL_SECONDS +exp=... [hydra overrides...]
 #
 # On a fresh machine first bring the GPU packages with tools/gpu_chunks.sh (one call per chunk, then
-# `install`), then call this script carrying [.gpu/gpu_env.sh, .resume/NAME]; each call within the
+# `install`), then call this script carrying [.gpu/gpu_env.sh] (it resumes from the committed
+# runs/NAME, or from a carried .resume/NAME); each call within the
 # machine's idle window (30 s) of the last. SAVE_WARP_CACHE=1 also brings back /tmp/warp_cache as
 # $OUT/warp_cache.tar.xz (~10 MB) for the next fresh machine (see tools/gpu_chunks.sh).
 #
@@ -20,9 +21,9 @@ source .gpu/gpu_env.sh install .gpu
 export PYTHONPATH=$PWD:${PYTHONPATH:-} PYTHONUNBUFFERED=1
 save=/tmp/results/$name
 mkdir -p "$save" "$OUT/$name"
-# resume parts: carried in .resume/NAME, or stashed earlier on this warm machine in /tmp/resume_stash/NAME
-# (a call carries at most 64 MiB: warp's wheel part and a checkpoint do not fit together)
-for src in ".resume/$name" "/tmp/resume_stash/$name"; do
+# resume parts: carried in .resume/NAME, stashed earlier on this warm machine in /tmp/resume_stash/NAME,
+# or the committed resume point runs/NAME (it travels with the tracked tree)
+for src in ".resume/$name" "/tmp/resume_stash/$name" "runs/$name"; do
   if [ ! -f "$save/last.ckpt" ] && [ -f "$src/manifest.pt" ]; then
     python3 -m protomotions.agents.transport unpack "$src" "$save/last.ckpt"
     cp "$src/config.yaml" "$save/config.yaml"
