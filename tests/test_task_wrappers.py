@@ -72,3 +72,30 @@ def test_direct_command_reports_missing_expert(tmp_path):
     r = run_train("+exp=masked_mimic/steering_training", "+robot=smpl", "+simulator=mujoco",
                   "experiment_name=x", f"save_dir={tmp_path}", f"agent.config.expert_model_path={tmp_path / 'none'}")
     assert r.returncode == 2 and "Error: Expert model path not found" in r.stderr
+
+
+@pytest.mark.parametrize("exp", ["steering_training", "path_follower_training"])
+def test_shipped_expert_matches_the_task_envs(exp):
+    """The committed expert package loads (sizes, robot, keyframes, obs spec) into both task envs, and its
+    prior + decoder give finite PD targets for their observations."""
+    import torch
+    from hydra import compose, initialize_config_dir
+
+    from protomotions.agents.masked_mimic.expert import load_expert
+    from protomotions.agents.masked_mimic_task.agent import expert_requirements
+    from protomotions.builders import build_env, build_simulator, build_terrain
+
+    package = REPO / "data" / "pretrained_models" / "masked_mimic" / "smpl"
+    assert (package / "MODEL_CARD.md").is_file() and (package / "last.ckpt").stat().st_size < 15e6
+    with initialize_config_dir(config_dir=str(REPO / "protomotions" / "config"), version_base="1.3"):
+        cfg = compose("base", overrides=[f"+exp=masked_mimic/{exp}", "+robot=smpl", "+simulator=mujoco", "num_envs=2"])
+    terrain = build_terrain(cfg)
+    env = build_env(cfg, build_simulator(cfg, terrain, device="cpu"), terrain)
+    try:
+        expert = load_expert(package, expert_requirements(env, 64), "cpu")
+        obs = env.reset()
+        with torch.no_grad():
+            actions = expert.act(obs)
+        assert actions.shape == (2, 69) and torch.isfinite(actions).all()
+    finally:
+        env.close()
