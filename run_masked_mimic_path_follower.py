@@ -1,7 +1,7 @@
 """Evaluate a trained masked-mimic path following agent: metrics table, metrics.json beside the checkpoint, optional MP4.
 
     python run_masked_mimic_path_follower.py --checkpoint results/masked_mimic_path_follower_training/score_based.ckpt \
-        [--num_episodes 200] [--seed 0] [--terrain flat|complex] [--video out.mp4]
+        [--num_episodes 200] [--seed N] [--terrain flat|complex] [--video out.mp4]
 """
 
 import sys

@@ -95,23 +95,24 @@ def build_simulator(cfg: DictConfig, terrain, device: str = "cpu") -> Simulator:
         raise SimulatorUnavailableError(str(e)) from e
 
 
-def build_env(cfg: DictConfig, simulator: Simulator, terrain, **extra):
+def build_env(cfg: DictConfig, simulator: Simulator, terrain, rank: int = 0, world_size: int = 1, **extra):
+    """The env of one process; under DDP each rank gets its own seed and its share of the motions."""
     require_keys(cfg, "env")
     from hydra.utils import get_class
 
     env_cls = get_class(cfg.env._target_)
     env_config = dataclass_from_config(env_cls.config_class, cfg.env.config, "env.config")
     if getattr(env_cls, "needs_motion_lib", False) and "motion_lib" not in extra:
-        extra["motion_lib"] = build_motion_lib(cfg, simulator.device)
-    return env_cls(env_config, simulator, terrain, seed=int(cfg.seed), **extra)
+        extra["motion_lib"] = build_motion_lib(cfg, simulator.device, rank, world_size)
+    return env_cls(env_config, simulator, terrain, seed=int(cfg.seed) + rank, **extra)
 
 
-def build_motion_lib(cfg: DictConfig, device):
+def build_motion_lib(cfg: DictConfig, device, rank: int = 0, world_size: int = 1):
     from protomotions.motion.motion_lib import MotionLib
 
     if not cfg.get("motion_file"):
         raise ConfigError("Error: this experiment tracks motions: set motion_file=<.npy or .yaml>")
-    return MotionLib(cfg.motion_file, device=device)
+    return MotionLib(cfg.motion_file, device=device, subset=(rank, world_size))
 
 
 def build_agent(cfg: DictConfig, fabric, env):

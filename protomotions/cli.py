@@ -73,7 +73,9 @@ def eval_parser(task: str, experiment: str) -> argparse.ArgumentParser:
                    help="a .ckpt of a training run (config.yaml is read from its folder); falls back to last.ckpt")
     p.add_argument("--num_episodes", type=int, default=200)
     p.add_argument("--num_envs", type=int, default=0, help="parallel envs (0: min(num_episodes, 64))")
-    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--seed", type=int, default=None,
+                   help="seed of the evaluation episodes (commands, paths, spawns); default: the run's "
+                        "env.config.eval_seed, the seed of its training-time evaluations")
     p.add_argument("--terrain", choices=["flat", "complex"], default="complex")
     p.add_argument("--simulator", default="mujoco", choices=["mujoco", "mjwarp", "isaaclab"])
     p.add_argument("--video", default=None, help="also render one episode of env 0 to this .mp4 (headless)")
@@ -107,7 +109,7 @@ def eval_main(task: str, experiment: str, argv: list[str] | None = None) -> int:
     metrics, env, agent = result["metrics"], result["env"], result["agent"]
     out = Path(args.metrics) if args.metrics else ckpt.parent / "metrics.json"
     payload = {"checkpoint": str(ckpt), "task": task, "terrain": args.terrain, "num_episodes": args.num_episodes,
-               "seed": args.seed, "simulator": args.simulator, "metrics": metrics}
+               "seed": int(result["config"].env.config.eval_seed), "simulator": args.simulator, "metrics": metrics}
     out.write_text(json.dumps(payload, indent=2))
     print_table(f"{task} evaluation ({args.num_episodes} episodes, {args.terrain} terrain)", metrics)
     print(f"metrics written to {out}")

@@ -20,7 +20,7 @@ def run_config_for(ckpt: Path):
     raise FileNotFoundError(f"Error: no config.yaml beside {ckpt} or in its parent folder")
 
 
-def evaluate_task_checkpoint(ckpt: Path, num_episodes: int, num_envs: int = 0, seed: int = 0, terrain: str = "complex",
+def evaluate_task_checkpoint(ckpt: Path, num_episodes: int, num_envs: int = 0, seed: int | None = None, terrain: str = "complex",
                              simulator: str = "mujoco", device: str | None = None) -> dict:
     from lightning.fabric import Fabric
 
@@ -33,12 +33,14 @@ def evaluate_task_checkpoint(ckpt: Path, num_episodes: int, num_envs: int = 0, s
     cfg.terrain = terrain_cfg.terrain
     cfg.env.config.use_terrain_obs = bool(cfg.env.config.get("use_terrain_obs", True))
     cfg.num_envs = num_envs or min(num_episodes, 64)
-    cfg.seed = seed
+    if seed is not None:  # the episodes' commands and spawns come from the env's eval_seed
+        cfg.seed = seed
+        cfg.env.config.eval_seed = seed
     cfg.simulator.name = simulator
     cfg.agent.config.vae.noise_type = "zeros"  # deterministic evaluation
     cfg.agent.config.eval_num_episodes = num_episodes
     device = device or ("cuda" if simulator == "mjwarp" and torch.cuda.is_available() else "cpu")
-    torch.manual_seed(seed)
+    torch.manual_seed(int(cfg.env.config.eval_seed))
     fabric = Fabric(accelerator="cuda" if device.startswith("cuda") else "cpu", devices=1)
     terrain_obj = build_terrain(cfg)
     sim = build_simulator(cfg, terrain_obj, device=device)

@@ -57,7 +57,7 @@ def train(cfg: DictConfig) -> dict:
         OmegaConf.save(cfg, save_dir / "config.yaml")
     terrain = build_terrain(cfg)
     simulator = build_simulator(cfg, terrain, device=str(fabric.device))
-    env = build_env(cfg, simulator, terrain)
+    env = build_env(cfg, simulator, terrain, rank=fabric.global_rank, world_size=fabric.world_size)
     agent = build_agent(cfg, fabric, env)
     try:
         return agent.fit()

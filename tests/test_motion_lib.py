@@ -9,6 +9,8 @@ import torch
 from protomotions.motion.motion_lib import MotionLib
 from protomotions.utils import rotations as rot
 
+REPO = Path(__file__).resolve().parents[1]
+
 MOTIONS = Path(__file__).resolve().parents[1] / "data" / "motions"
 
 
@@ -74,3 +76,17 @@ def test_gpu_queries():
     lib = MotionLib(MOTIONS / "smpl_humanoid_walk.npy", device="cuda")
     s = lib.get_state(lib.sample_motions(64), torch.rand(64, device="cuda"))
     assert s.body_pos.is_cuda
+
+
+def test_rank_subsets_are_disjoint_and_cover_the_list():
+    listing = REPO / "data" / "motions" / "locomotion.yaml"
+    full = MotionLib(listing)
+    shares = [MotionLib(listing, subset=(r, 2)) for r in range(2)]
+    names = [set(s.motion_names) for s in shares]
+    assert not names[0] & names[1] and names[0] | names[1] == set(full.motion_names)
+    assert abs(shares[0].num_motions - shares[1].num_motions) <= 1
+    # fewer clips than ranks: every rank keeps the whole (single-clip) list
+    single = MotionLib(REPO / "data" / "motions" / "smpl_humanoid_walk.npy", subset=(1, 2))
+    assert single.num_motions == 1
+    with pytest.raises(ValueError, match="rank 2 outside world_size 2"):
+        MotionLib(listing, subset=(2, 2))

@@ -332,3 +332,23 @@ def test_wandb_option_is_lazy_and_explains_missing_package(tmp_path):
         pytest.skip("wandb is installed")
     with pytest.raises(ModuleNotFoundError, match=r"protomotions\[wandb\]"):
         build_wandb_logger({"project": "x", "mode": "offline"}, str(tmp_path))
+
+
+def test_ddp_ranks_get_their_own_env_seed_and_motion_share():
+    """train_agent builds each rank's env with build_env(rank, world_size): a distinct seed, disjoint clips."""
+    from hydra import compose, initialize_config_dir
+
+    from protomotions.builders import build_env, build_simulator, build_terrain
+
+    with initialize_config_dir(config_dir=str(Path("protomotions/config").resolve()), version_base="1.3"):
+        cfg = compose("base", overrides=["+exp=full_body_tracker/mlp", "+robot=smpl", "+simulator=mujoco",
+                                         "num_envs=2", "terrain=flat"])
+    terrain = build_terrain(cfg)
+    envs = [build_env(cfg, build_simulator(cfg, terrain, device="cpu"), terrain, rank=r, world_size=2) for r in range(2)]
+    try:
+        names = [set(e.motion_lib.motion_names) for e in envs]
+        assert names[0] and names[1] and not names[0] & names[1]
+        assert envs[0].generator.initial_seed() != envs[1].generator.initial_seed()
+    finally:
+        for e in envs:
+            e.close()

@@ -51,9 +51,12 @@ def test_wrapper_trains_resumes_and_evaluates(task, reward_tag, tiny_expert, tmp
     assert "Resuming" in r.stdout and "start_epoch=2" in r.stdout
     # evaluation script on that checkpoint
     r = subprocess.run([sys.executable, f"run_masked_mimic_{task}.py", "--checkpoint", str(save_dir / "last.ckpt"),
-                        "--num_episodes", "2", "--terrain", "flat"], cwd=REPO, capture_output=True, text=True, timeout=600)
+                        "--num_episodes", "2", "--terrain", "flat", "--seed", "7"], cwd=REPO, capture_output=True,
+                       text=True, timeout=600)
     assert r.returncode == 0, r.stderr[-3000:]
-    metrics = json.loads((save_dir / "metrics.json").read_text())["metrics"]
+    payload = json.loads((save_dir / "metrics.json").read_text())
+    assert payload["seed"] == 7
+    metrics = payload["metrics"]
     assert {"eval/success_rate", "eval/fall_rate", "eval/action_mse_to_expert"} <= set(metrics)
 
 

@@ -46,9 +46,16 @@ _LERP_KEYS = ("dof_vel", "body_pos", "body_vel", "body_ang_vel")
 
 class MotionLib:
     def __init__(self, motion_file: str | Path, device: str | torch.device = "cpu",
-                 success_decay: float = 0.999, min_weight_frac: float = 0.01):
+                 success_decay: float = 0.999, min_weight_frac: float = 0.01, subset: tuple[int, int] = (0, 1)):
+        """``subset=(rank, world_size)`` keeps clips rank, rank + world_size, ... (every clip when there
+        are fewer clips than ranks), so DDP ranks train on disjoint shares of a large list."""
         self.device = torch.device(device)
         entries = load_motion_list(motion_file)  # raises FileNotFoundError("Motion file not found: ...")
+        rank, world_size = subset
+        if not 0 <= rank < world_size:
+            raise ValueError(f"MotionLib subset: rank {rank} outside world_size {world_size}")
+        if len(entries) >= world_size:
+            entries = entries[rank::world_size]
         clips = [load_motion(path) for path, _, _ in entries]
         self.motion_files = [str(p) for p, _, _ in entries]
         self.motion_names = [str(c.get("name", Path(p).stem)) for c, (p, _, _) in zip(clips, entries)]
