@@ -79,7 +79,8 @@ def test_round_trip_with_weights_only(tmp_path):
     agent = trained_agent()
     path = ckpt.save_checkpoint(checkpoint_of(agent), tmp_path / ckpt.LAST_CHECKPOINT)
     state = torch.load(path, weights_only=True)
-    assert set(state) == {"model", "optimizer", "normalizer", "epoch", "global_step", "best_score", "config"}
+    assert set(state) == {"model", "optimizer", "normalizer", "learning_rate", "epoch", "global_step", "best_score",
+                          "config"}
     assert state["epoch"] == 7 and state["global_step"] == 56 and state["best_score"] == -math.inf
     assert state["config"]["agent"]["model"]["config"]["actor_units"] == [8]
     fresh = make_agent(seed=123)

@@ -221,3 +221,37 @@ def test_unknown_obs_group_is_reported(fabric):
     )
     with pytest.raises(KeyError, match="terrain"):
         PPOAgent(cfg, OBS_SPEC, action_dim=3, num_envs=8, fabric=fabric)
+
+
+def _adaptive_epoch(fabric, kl_target: float) -> tuple[PPOAgent, dict]:
+    torch.manual_seed(3)
+    agent = PPOAgent(config(num_steps=4, batch_size=8, num_mini_epochs=3, lr_schedule="adaptive", kl_target=kl_target,
+                            lr_bounds=[1e-6, 1e-2]),
+                     OBS_SPEC, action_dim=3, num_envs=8, fabric=fabric)
+    g = torch.Generator().manual_seed(0)
+    for _ in range(agent.num_steps):
+        obs = {k: torch.randn(8, n, generator=g) for k, n in OBS_SPEC.items()}
+        actions, log_prob, value = agent.act(obs)
+        agent.record_step(obs, actions, log_prob, value, torch.randn(8, generator=g), torch.zeros(8, dtype=torch.bool),
+                          torch.zeros(8, dtype=torch.bool), obs)
+    agent.compute_returns()
+    return agent, agent.update()
+
+
+def test_adaptive_learning_rate_follows_the_epoch_kl(fabric):
+    agent, metrics = _adaptive_epoch(fabric, kl_target=1e-12)  # any real step overshoots this
+    assert metrics["losses/approx_kl"] > 2e-12 and metrics["charts/learning_rate"] == pytest.approx(1e-3)
+    assert agent.learning_rate == pytest.approx(1e-3 / 1.5)
+    agent_up, metrics = _adaptive_epoch(fabric, kl_target=10.0)  # far below half of this
+    assert agent_up.learning_rate == pytest.approx(1.5e-3)
+    assert PPOAgent(config(lr_schedule="adaptive"), OBS_SPEC, 3, 8, fabric).config.lr_bounds == [1e-6, 1e-3]
+    # a checkpoint without Adam's moments (as transported) still resumes the schedule's rate
+    state = agent.state_dict()
+    state.pop("optimizer")
+    fresh = PPOAgent(config(lr_schedule="adaptive"), OBS_SPEC, action_dim=3, num_envs=8, fabric=fabric)
+    fresh.load_state_dict(state)
+    assert fresh.learning_rate == pytest.approx(1e-3 / 1.5)
+    with pytest.raises(ValueError, match="lr_schedule='cosine'"):
+        config(lr_schedule="cosine")
+    with pytest.raises(ValueError, match="lr_bounds"):
+        config(lr_schedule="adaptive", lr_bounds=[1e-3, 1e-6])

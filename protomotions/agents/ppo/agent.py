@@ -315,11 +315,34 @@ class PPOAgent:
         metrics = {(n if "/" in n else f"losses/{n}"): v for n, v in zip(names, values[:-1])}
         metrics["losses/explained_variance"] = values[-1]
         metrics["charts/learning_rate"] = self.optimizer_raw.param_groups[0]["lr"]
+        if cfg.lr_schedule == "adaptive" and "losses/approx_kl" in metrics:
+            self._adapt_learning_rate(metrics["losses/approx_kl"])
         metrics.update(self.extra_metrics())
         self.storage.clear()
         # the next rollout acts with statistics that include this rollout's observations
         self.normalizer.commit(self.fabric)
         return metrics
+
+    def _adapt_learning_rate(self, approx_kl: float) -> None:
+        """The KL-adaptive schedule of ``lr_schedule="adaptive"``; every rank steps with the same rate."""
+        cfg = self.config
+        if self.fabric.world_size > 1:
+            approx_kl = float(self.fabric.all_reduce(torch.tensor(approx_kl, device=self.device), reduce_op="mean"))
+        lr = self.learning_rate
+        if approx_kl > 2.0 * cfg.kl_target:
+            lr /= 1.5
+        elif approx_kl < 0.5 * cfg.kl_target:
+            lr *= 1.5
+        self.learning_rate = min(max(lr, cfg.lr_bounds[0]), cfg.lr_bounds[1])
+
+    @property
+    def learning_rate(self) -> float:
+        return float(self.optimizer_raw.param_groups[0]["lr"])
+
+    @learning_rate.setter
+    def learning_rate(self, value: float) -> None:
+        for group in self.optimizer_raw.param_groups:
+            group["lr"] = value
 
     # ----------------------------------------------------------------- evaluation
     def evaluate(self, env) -> dict[str, float]:
@@ -343,6 +366,7 @@ class PPOAgent:
             "model": self.module.state_dict(),
             "optimizer": self.optimizer_raw.state_dict(),
             "normalizer": self.normalizer.state_dict(),
+            "learning_rate": self.learning_rate,  # kept apart: transported checkpoints drop the optimizer
         }
 
     def load_state_dict(self, state: Mapping[str, Any]) -> None:
@@ -356,4 +380,6 @@ class PPOAgent:
             self.optimizer_raw.load_state_dict(state["optimizer"])
         else:
             self.fabric.print("[ppo] checkpoint has no optimizer state: Adam starts fresh")
+        if self.config.lr_schedule == "adaptive" and "learning_rate" in state:
+            self.learning_rate = float(state["learning_rate"])  # where the schedule had got to
         self.normalizer.load_state_dict(state["normalizer"])

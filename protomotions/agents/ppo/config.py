@@ -146,9 +146,24 @@ class PPOAgentConfig:
     """Running mean/std normalisation of every observation group."""
     obs_clamp: float = 5.0
     """Clamp of normalised observations."""
+    lr_schedule: str = "fixed"
+    """"fixed", or "adaptive": after each epoch the learning rate is divided by 1.5 when the
+    epoch's approx_kl exceeds 2·kl_target and multiplied by 1.5 when it is below kl_target / 2
+    (within lr_bounds). With a fixed, small action std (log-std −2.9) a fixed rate easily moves the
+    policy too far per epoch: half of the samples clipped, learning stalls."""
+    kl_target: float = 0.008
+    """approx_kl per epoch that the adaptive schedule aims at."""
+    lr_bounds: list[float] = field(default_factory=lambda: [1e-6, 1e-3])
+    """Lowest and highest learning rate of the adaptive schedule."""
 
     def __post_init__(self) -> None:
         self.model = build_nested(ModelConfig, self.model, "agent.config.model")
+        self.lr_bounds = [float(b) for b in to_plain(self.lr_bounds)]
+        if self.lr_schedule not in ("fixed", "adaptive"):
+            raise ValueError(f"agent.config.lr_schedule='{self.lr_schedule}'; choose 'fixed' or 'adaptive'")
+        if self.kl_target <= 0 or len(self.lr_bounds) != 2 or not 0 < self.lr_bounds[0] <= self.lr_bounds[1]:
+            raise ValueError(f"agent.config.kl_target={self.kl_target} must be > 0 and lr_bounds={self.lr_bounds} "
+                             "must be [low, high] with 0 < low <= high")
         for key in ("num_steps", "batch_size", "num_mini_epochs"):
             if int(getattr(self, key)) <= 0:
                 raise ValueError(f"agent.config.{key} must be a positive integer, got {getattr(self, key)}")
