@@ -315,7 +315,7 @@ class PPOAgent:
         metrics = {(n if "/" in n else f"losses/{n}"): v for n, v in zip(names, values[:-1])}
         metrics["losses/explained_variance"] = values[-1]
         metrics["charts/learning_rate"] = self.optimizer_raw.param_groups[0]["lr"]
-        if cfg.lr_schedule == "adaptive" and "losses/approx_kl" in metrics:
+        if self._adaptive_lr and "losses/approx_kl" in metrics:
             self._adapt_learning_rate(metrics["losses/approx_kl"])
         metrics.update(self.extra_metrics())
         self.storage.clear()
@@ -334,6 +334,11 @@ class PPOAgent:
         elif approx_kl < 0.5 * cfg.kl_target:
             lr *= 1.5
         self.learning_rate = min(max(lr, cfg.lr_bounds[0]), cfg.lr_bounds[1])
+
+    @property
+    def _adaptive_lr(self) -> bool:
+        # agents with their own config class (the MaskedMimic distillation) have no schedule: fixed rate
+        return getattr(self.config, "lr_schedule", "fixed") == "adaptive"
 
     @property
     def learning_rate(self) -> float:
@@ -380,6 +385,6 @@ class PPOAgent:
             self.optimizer_raw.load_state_dict(state["optimizer"])
         else:
             self.fabric.print("[ppo] checkpoint has no optimizer state: Adam starts fresh")
-        if self.config.lr_schedule == "adaptive" and "learning_rate" in state:
+        if self._adaptive_lr and "learning_rate" in state:
             self.learning_rate = float(state["learning_rate"])  # where the schedule had got to
         self.normalizer.load_state_dict(state["normalizer"])
