@@ -93,6 +93,7 @@ def test_diverged_physics_terminates_with_finite_outputs():
         step(pd_targets)
         sim._qpos[1] = float("nan")
         sim._xpos[1] = float("nan")
+        sim._state = None  # step() built the state already: rebuild it from the poked buffers
 
     sim.step = diverging_step
     obs, reward, terminated, _, _ = env.step(torch.zeros(2, 69))

@@ -52,6 +52,7 @@ class BaseEnv:
         self.dt = simulator.config.control_dt
         self.action_dim = smpl.NUM_DOFS
         self.generator = torch.Generator(device=self.device).manual_seed(seed)
+        self._default_root_height = smpl.default_root_height()  # rebuilds the skeleton: not per reset
 
         n, dev = self.num_envs, self.device
         self.progress = torch.zeros(n, dtype=torch.long, device=dev)
@@ -97,7 +98,7 @@ class BaseEnv:
         self.progress += 1
         self.post_physics_step()
         # a world whose physics diverged (NaN/inf) ends its episode and is reset like a fall
-        diverged = ~torch.isfinite(self.state.body_pos).all(dim=-1).all(dim=-1)
+        diverged = ~torch.isfinite(self.state.body_pos.flatten(1)).all(dim=-1)
         obs = {k: torch.nan_to_num(v, nan=0.0, posinf=0.0, neginf=0.0) for k, v in self.observations().items()}
         self._last_obs = obs
         reward, terms = self.compute_reward()
@@ -142,7 +143,7 @@ class BaseEnv:
         m = env_ids.numel()
         xy = self.terrain.sample_spawn_xy(m, self.generator)
         ground = self.ground_height(xy)
-        root_pos = torch.cat([xy, (ground + smpl.default_root_height() + self.config.spawn_height_offset)[:, None]], -1)
+        root_pos = torch.cat([xy, (ground + self._default_root_height + self.config.spawn_height_offset)[:, None]], -1)
         yaw = torch.zeros(m, device=self.device)
         if self.config.random_yaw_on_reset:
             yaw = (torch.rand(m, device=self.device, generator=self.generator) * 2 - 1) * math.pi

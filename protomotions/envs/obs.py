@@ -10,7 +10,7 @@ from __future__ import annotations
 import torch
 
 from protomotions.robot import smpl
-from protomotions.utils.rotations import heading_quat_inverse, quat_mul, quat_rotate, quat_to_tan_norm
+from protomotions.utils.rotations import quat_to_tan_norm
 
 NUM_BODIES = smpl.NUM_BODIES
 SELF_OBS_SIZE = 1 + 3 * (NUM_BODIES - 1) + 6 * NUM_BODIES + 3 * NUM_BODIES + 3 * NUM_BODIES  # 358
@@ -34,26 +34,22 @@ def self_obs_h(
     body rotations as tan-norm (24×6) | body linear velocities (24×3) | angular velocities (24×3),
     all rotated into the heading frame.
     """
-    n, b = body_pos_w.shape[:2]
+    n = body_pos_w.shape[0]
     root_pos = body_pos_w[:, 0]
-    inv_heading = heading_quat_inverse(body_rot_w[:, 0])  # (N, 4)
-    inv_heading_b = inv_heading[:, None, :].expand(n, b, 4)
-
-    root_height = (root_pos[:, 2] - ground_height).unsqueeze(-1)
-    local_pos = quat_rotate(inv_heading_b[:, 1:], body_pos_w[:, 1:] - root_pos[:, None, :])
-    local_rot = quat_to_tan_norm(quat_mul(inv_heading_b, body_rot_w))
-    local_vel = quat_rotate(inv_heading_b, body_vel_w)
-    local_ang_vel = quat_rotate(inv_heading_b, body_ang_vel_w)
-    return torch.cat(
-        [
-            root_height,
-            local_pos.reshape(n, -1),
-            local_rot.reshape(n, -1),
-            local_vel.reshape(n, -1),
-            local_ang_vel.reshape(n, -1),
-        ],
-        dim=-1,
-    )
+    axes = quat_to_tan_norm(body_rot_w)  # (N, B, 6) world frame
+    # the inverse heading is a pure yaw, so every term is a world vector whose xy turns by -heading:
+    # same maths as quat_rotate, written straight into the output (few ops: they dominate on CPU)
+    yaw = torch.atan2(axes[:, 0, 1], axes[:, 0, 0])[:, None]  # heading_angle of the root
+    c, s = torch.cos(yaw), torch.sin(yaw)
+    vecs = torch.cat([body_pos_w[:, 1:] - root_pos[:, None, :], axes.view(n, -1, 3), body_vel_w, body_ang_vel_w], dim=1)
+    vx, vy, vz = vecs.unbind(-1)
+    out = torch.empty(n, 1 + vecs.numel() // n, device=vecs.device, dtype=vecs.dtype)
+    torch.sub(root_pos[:, 2:3], ground_height.unsqueeze(-1), out=out[:, :1])
+    local_x, local_y, local_z = out[:, 1:].view(n, -1, 3).unbind(-1)
+    torch.mul(c, vx, out=local_x).addcmul_(s, vy)
+    torch.mul(c, vy, out=local_y).addcmul_(s, vx, value=-1.0)
+    local_z.copy_(vz)
+    return out
 
 
 def has_fallen(

@@ -137,12 +137,16 @@ def matrix_to_quat(m: torch.Tensor) -> torch.Tensor:
 
 
 def quat_to_tan_norm(q: torch.Tensor) -> torch.Tensor:
-    """6-D rotation feature: the rotated x (tangent) and z (normal) axes, concatenated."""
-    ref_tan = torch.zeros_like(q[..., :3])
-    ref_tan[..., 0] = 1.0
-    ref_norm = torch.zeros_like(q[..., :3])
-    ref_norm[..., 2] = 1.0
-    return torch.cat([quat_rotate(q, ref_tan), quat_rotate(q, ref_norm)], dim=-1)
+    """6-D rotation feature: the rotated x (tangent) and z (normal) axes of unit ``q``, concatenated.
+
+    Written as rotation-matrix columns 0 and 2 rather than two quat_rotate calls: a third of the
+    ops, which is what observation cost is made of (small tensors, per-op overhead).
+    """
+    x, y, z, w = q.unbind(-1)
+    x2, y2, z2 = 2 * x, 2 * y, 2 * z
+    xx, yy, zz = x * x2, y * y2, z * z2
+    return torch.stack([1 - yy - zz, x * y2 + z * 2 * w, x * z2 - y2 * w,
+                        x * z2 + y2 * w, y * z2 - x2 * w, 1 - xx - yy], dim=-1)
 
 
 def heading_angle(q: torch.Tensor) -> torch.Tensor:

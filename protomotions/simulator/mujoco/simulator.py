@@ -23,13 +23,20 @@ from protomotions.robot import smpl
 from protomotions.robot.mjcf import ASSET_PATH
 from protomotions.simulator.base import ResetState, RobotState, Simulator, SimulatorConfig
 from protomotions.simulator.mujoco.scene import build_model
-from protomotions.utils.rotations import quat_rotate_inverse, wxyz_to_xyzw, xyzw_to_wxyz
+from protomotions.utils.rotations import quat_rotate_inverse
+
+
+def _cross_np(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """np.cross of (..., 3) arrays, same products in the same order, without its axis bookkeeping."""
+    a0, a1, a2 = a[..., 0], a[..., 1], a[..., 2]
+    b0, b1, b2 = b[..., 0], b[..., 1], b[..., 2]
+    return np.stack([a1 * b2 - a2 * b1, a2 * b0 - a0 * b2, a0 * b1 - a1 * b0], axis=-1)
 
 
 def _quat_rotate_np(q_wxyz: np.ndarray, v: np.ndarray) -> np.ndarray:
     w, qv = q_wxyz[..., :1], q_wxyz[..., 1:]
-    t = 2.0 * np.cross(qv, v)
-    return v + w * t + np.cross(qv, t)
+    t = 2.0 * _cross_np(qv, v)
+    return v + w * t + _cross_np(qv, t)
 
 
 class MujocoSimulator(Simulator):
@@ -60,6 +67,18 @@ class MujocoSimulator(Simulator):
         self._com = np.zeros((n, 3))
         self._cfrc_ext = np.zeros((n, nb, 6))
         self._state: RobotState | None = None
+        # RobotState field -> (start, end) in per-env float32 units of the state buffer, and shape
+        self._state_layout: dict[str, tuple[int, int, tuple[int, ...]]] = {}
+        width = 0
+        for name, shape in [
+            ("root_pos", (3,)), ("root_rot", (4,)), ("root_vel", (3,)), ("root_ang_vel", (3,)),
+            ("dof_pos", (smpl.NUM_DOFS,)), ("dof_vel", (smpl.NUM_DOFS,)), ("body_pos", (nb, 3)),
+            ("body_rot", (nb, 4)), ("body_vel", (nb, 3)), ("body_ang_vel", (nb, 3)), ("contact_forces", (nb, 3)),
+        ]:
+            size = int(np.prod(shape))
+            self._state_layout[name] = (width, width + size, shape)
+            width += size
+        self._state_width = width
         for i in range(n):
             self._refresh(i)
 
@@ -81,13 +100,15 @@ class MujocoSimulator(Simulator):
         self._com[i] = d.subtree_com[1]
         self._cfrc_ext[i] = d.cfrc_ext[b]
 
-    def _step_chunk(self, lo: int, hi: int, nstep: int) -> None:
+    def _step_chunk(self, lo: int, hi: int, nstep: int, state_buf: np.ndarray) -> None:
         m = self.model
         for i in range(lo, hi):
             d = self.datas[i]
             d.ctrl[:] = self._ctrl[i]
             mujoco.mj_step(m, d, nstep)
             self._refresh(i)
+        # this chunk's rows of the state, while other workers may still be stepping theirs
+        self._fill_state(state_buf, slice(lo, hi))
 
     def _run_chunks(self, fn, *args) -> None:
         if self._pool is None:
@@ -100,30 +121,37 @@ class MujocoSimulator(Simulator):
     def step(self, pd_targets: torch.Tensor) -> None:
         assert pd_targets.shape == (self.num_envs, smpl.NUM_DOFS), pd_targets.shape
         self._ctrl[:] = pd_targets.detach().to("cpu", torch.float64).numpy()
-        self._run_chunks(self._step_chunk, self.config.decimation)
-        self._state = None
+        buf = self._new_state_buffer()
+        self._run_chunks(self._step_chunk, self.config.decimation, buf)
+        self._state = self._wrap_state(buf)
 
     def reset_envs(self, env_ids: torch.Tensor, state: ResetState) -> None:
         ids = env_ids.detach().cpu().numpy().astype(int)
         if len(ids) == 0:
             return
-        root_rot_wxyz = xyzw_to_wxyz(state.root_rot.detach().cpu().double()).numpy()
-        root_pos = state.root_pos.detach().cpu().double().numpy()
-        root_vel = state.root_vel.detach().cpu().double().numpy()
+        # one host copy of the whole reset state, then full qpos/qvel rows: few calls per env
+        packed = torch.cat([state.root_pos, state.root_rot, state.root_vel, state.dof_pos, state.dof_vel], dim=-1)
+        packed = packed.detach().to("cpu", torch.float64)
+        root_rot = packed[:, 3:7]
         # MuJoCo's free joint takes the angular velocity in the root's local frame
-        ang_local = quat_rotate_inverse(state.root_rot.detach().cpu().double(), state.root_ang_vel.detach().cpu().double()).numpy()
-        dof_pos = state.dof_pos.detach().cpu().double().numpy()
-        dof_vel = state.dof_vel.detach().cpu().double().numpy()
+        ang_local = quat_rotate_inverse(root_rot, state.root_ang_vel.detach().to("cpu", torch.float64)).numpy()
+        packed = packed.numpy()
+        nd = smpl.NUM_DOFS
+        qpos = np.empty((len(ids), self.model.nq))
+        qpos[:, 0:3] = packed[:, 0:3]
+        qpos[:, 3] = packed[:, 6]  # xyzw → wxyz
+        qpos[:, 4:7] = packed[:, 3:6]
+        qpos[:, 7:] = packed[:, 10:10 + nd]
+        qvel = np.empty((len(ids), self.model.nv))
+        qvel[:, 0:3] = packed[:, 7:10]
+        qvel[:, 3:6] = ang_local
+        qvel[:, 6:] = packed[:, 10 + nd:]
         for k, i in enumerate(ids):  # a reset touches few envs; mj_resetData keeps solver state clean
             d = self.datas[i]
             mujoco.mj_resetData(self.model, d)
-            d.qpos[0:3] = root_pos[k]
-            d.qpos[3:7] = root_rot_wxyz[k]
-            d.qpos[7:] = dof_pos[k]
-            d.qvel[0:3] = root_vel[k]
-            d.qvel[3:6] = ang_local[k]
-            d.qvel[6:] = dof_vel[k]
-            d.ctrl[:] = dof_pos[k]
+            d.qpos[:] = qpos[k]
+            d.qvel[:] = qvel[k]
+            d.ctrl[:] = qpos[k, 7:]
             self._refresh(i)
         self._state = None
 
@@ -134,26 +162,38 @@ class MujocoSimulator(Simulator):
         return self._state
 
     def _build_state(self) -> RobotState:
-        xquat = self._xquat
-        omega = self._cvel[..., :3]
+        buf = self._new_state_buffer()
+        self._fill_state(buf, slice(None))
+        return self._wrap_state(buf)
+
+    def _new_state_buffer(self) -> np.ndarray:
+        # fresh every time, because callers may keep the previous state's tensors
+        return np.empty(self.num_envs * self._state_width, np.float32)
+
+    def _fill_state(self, buf: np.ndarray, rows: slice) -> None:
+        """Cast rows ``rows`` of every RobotState field into its own block of the float32 ``buf``."""
+        n = self.num_envs
+        f = {name: buf[lo * n:hi * n].reshape(n, *shape)[rows] for name, (lo, hi, shape) in self._state_layout.items()}
+        qpos, qvel, xpos, cvel = self._qpos[rows], self._qvel[rows], self._xpos[rows], self._cvel[rows]
+        xquat = self._xquat[rows]
+        f["root_pos"][:] = qpos[:, 0:3]
+        f["root_rot"][:, :3] = qpos[:, 4:7]  # wxyz → xyzw
+        f["root_rot"][:, 3] = qpos[:, 3]
+        f["root_vel"][:] = qvel[:, 0:3]
+        f["root_ang_vel"][:] = _quat_rotate_np(qpos[:, 3:7], qvel[:, 3:6])
+        f["dof_pos"][:] = qpos[:, 7:]
+        f["dof_vel"][:] = qvel[:, 6:]
+        f["body_pos"][:] = xpos
+        f["body_rot"][..., :3] = xquat[..., 1:]
+        f["body_rot"][..., 3] = xquat[..., 0]
         # cvel's linear part is the velocity of the body-fixed point at the tree's centre of mass
-        body_vel = self._cvel[..., 3:] + np.cross(omega, self._xpos - self._com[:, None, :])
-        root_quat = self._qpos[:, 3:7]
-        root_ang_vel = _quat_rotate_np(root_quat, self._qvel[:, 3:6])
-        t = lambda a: torch.from_numpy(np.ascontiguousarray(a, dtype=np.float32)).to(self.device)
-        return RobotState(
-            root_pos=t(self._qpos[:, 0:3]),
-            root_rot=wxyz_to_xyzw(t(root_quat)),
-            root_vel=t(self._qvel[:, 0:3]),
-            root_ang_vel=t(root_ang_vel),
-            dof_pos=t(self._qpos[:, 7:]),
-            dof_vel=t(self._qvel[:, 6:]),
-            body_pos=t(self._xpos),
-            body_rot=wxyz_to_xyzw(t(xquat)),
-            body_vel=t(body_vel),
-            body_ang_vel=t(omega),
-            contact_forces=t(self._cfrc_ext[..., 3:]),
-        )
+        f["body_vel"][:] = cvel[..., 3:] + _cross_np(cvel[..., :3], xpos - self._com[rows, None, :])
+        f["body_ang_vel"][:] = cvel[..., :3]
+        f["contact_forces"][:] = self._cfrc_ext[rows, :, 3:]
+
+    def _wrap_state(self, buf: np.ndarray) -> RobotState:
+        n, t = self.num_envs, torch.from_numpy(buf).to(self.device)
+        return RobotState(**{name: t[lo * n:hi * n].view(n, *shape) for name, (lo, hi, shape) in self._state_layout.items()})
 
     # --- rendering -------------------------------------------------------------------------
     def render(self, env_id: int = 0, width: int = 640, height: int = 480, markers=None, distance: float = 4.0):
