@@ -80,6 +80,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--device", default=None)
     p.add_argument("--max_clips", type=int, default=None)
     p.add_argument("--video", default=None, help="render clip 0 (env 0) to this .mp4")
+    p.add_argument("--per_clip", action="store_true", help="also list every clip: name, success, mean error, fell")
     args = p.parse_args(argv)
     device = args.device or ("cuda" if args.simulator == "mjwarp" else "cpu")
     try:
@@ -99,6 +100,12 @@ def main(argv: list[str] | None = None) -> int:
         "kind": kind, "conditioning": args.conditioning if kind == "expert" else "full (tracker)",
         "terrain": args.terrain, "expert": args.expert,
     }
+    if args.per_clip:
+        per = env.last_eval_per_clip
+        result["per_clip"] = [
+            {"clip": name, "success": ok, "mpjpe_mm": round(err, 1), "fell": fell}
+            for name, ok, err, fell in zip(env.motion_lib.motion_names, per["success"], per["mpjpe_mm"], per["fell"])
+        ]
     print(json.dumps(result))
     if args.video:
         from protomotions.evaluation import record_video

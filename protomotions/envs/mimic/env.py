@@ -197,6 +197,9 @@ class MimicEnv(BaseEnv):
             falls.append(fell)
         self._forced_motion_ids = None
         success_t, errors_t = torch.cat(success), torch.cat(errors)
+        # per clip, for reports that name the clips that fail (evaluate_expert --per_clip)
+        self.last_eval_per_clip = {"success": success_t.tolist(), "mpjpe_mm": (1000.0 * errors_t).tolist(),
+                                   "fell": torch.cat(falls).tolist()}
         if hasattr(self.motion_lib, "update_sampling_weights"):
             self.motion_lib.update_sampling_weights(torch.arange(num_clips, device=self.device), success_t)
         self.reset()

@@ -1,0 +1,36 @@
+"""``python -m protomotions.agents.evaluate_expert``: one JSON line for a tracker run or an expert package."""
+
+import json
+import subprocess
+import sys
+
+from tests.conftest import REPO
+
+
+def _evaluate(*args: str) -> dict:
+    r = subprocess.run([sys.executable, "-m", "protomotions.agents.evaluate_expert", *args], cwd=REPO,
+                       capture_output=True, text=True, timeout=600)
+    assert r.returncode == 0, r.stderr[-3000:]
+    lines = [ln for ln in r.stdout.splitlines() if ln.startswith("{")]
+    assert len(lines) == 1
+    return json.loads(lines[0])
+
+
+def test_tracker_and_expert_reports_with_per_clip_rows(tiny_expert):
+    walk = "data/motions/smpl_humanoid_walk.npy"
+    tracker = _evaluate("--expert", str(tiny_expert.parent / "tracker"), "--num_envs", "1", "--motion_file", walk,
+                        "--per_clip")
+    assert tracker["kind"] == "tracker" and tracker["clips"] == 1
+    (row,) = tracker["per_clip"]
+    assert row["clip"] == "smpl_humanoid_walk" and row["success"] == (tracker["success_rate"] == 1.0)
+    assert abs(row["mpjpe_mm"] - tracker["mpjpe_mm"]) < 0.1 and row["mpjpe_mm"] > 0
+    expert = _evaluate("--expert", str(tiny_expert), "--conditioning", "pelvis", "--num_envs", "1",
+                       "--motion_file", walk)
+    assert expert["kind"] == "expert" and expert["conditioning"] == "pelvis" and "per_clip" not in expert
+    assert 0.0 <= expert["success_rate"] <= 1.0 and expert["mpjpe_mm"] > 0
+
+
+def test_missing_expert_path_is_reported(tmp_path):
+    r = subprocess.run([sys.executable, "-m", "protomotions.agents.evaluate_expert", "--expert", str(tmp_path / "x")],
+                       cwd=REPO, capture_output=True, text=True, timeout=600)
+    assert r.returncode == 2 and f"Error: Expert model path not found: {tmp_path / 'x'}" in r.stderr
