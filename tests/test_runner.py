@@ -352,3 +352,34 @@ def test_ddp_ranks_get_their_own_env_seed_and_motion_share():
     finally:
         for e in envs:
             e.close()
+
+
+def test_mimic_env_current_and_future_references_come_from_one_query():
+    """current_reference / future_targets (one batched motion query, cached per step) equal separate queries."""
+    from hydra import compose, initialize_config_dir
+
+    from protomotions.builders import build_env, build_simulator, build_terrain
+
+    with initialize_config_dir(config_dir=str(Path("protomotions/config").resolve()), version_base="1.3"):
+        cfg = compose("base", overrides=["+exp=full_body_tracker/mlp", "+robot=smpl", "+simulator=mujoco", "num_envs=3"])
+    terrain = build_terrain(cfg)
+    env = build_env(cfg, build_simulator(cfg, terrain, device="cpu"), terrain)
+    try:
+        env.reset()
+        for _ in range(4):
+            env.step(torch.zeros(3, 69))
+        current, (pos, rot, vel, ang_vel) = env.current_reference(), env.future_targets()
+        alone = env.reference(env.motion_ids, env.motion_times, env.motion_offset)
+        for name in ("root_pos", "root_rot", "body_pos", "body_rot", "dof_pos"):
+            torch.testing.assert_close(getattr(current, name), getattr(alone, name))
+        k = env.future_time_offsets.numel()
+        later = env.reference(env.motion_ids.repeat_interleave(k),
+                              (env.motion_times[:, None] + env.future_time_offsets[None]).reshape(-1),
+                              env.motion_offset.repeat_interleave(k, dim=0))
+        torch.testing.assert_close(pos, later.body_pos.reshape(3, k, 24, 3))
+        torch.testing.assert_close(ang_vel, later.body_ang_vel.reshape(3, k, 24, 3))
+        assert env.current_reference() is current  # cached until the next physics step or reset
+        env.step(torch.zeros(3, 69))
+        assert env.current_reference() is not current
+    finally:
+        env.close()

@@ -10,13 +10,14 @@ clip or the episode runs out (truncated).
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 
 import torch
 
 from protomotions.envs import rewards as R
 from protomotions.envs.base_env import BaseEnv, BaseEnvConfig
 from protomotions.envs.mimic.obs import mimic_target_obs_h, mimic_target_size
+from protomotions.motion.motion_lib import MotionState
 from protomotions.robot import smpl
 from protomotions.simulator.base import ResetState
 
@@ -76,18 +77,27 @@ class MimicEnv(BaseEnv):
 
     def future_targets(self):
         """Targets at the K future times of every env: body_pos (N, K, B, 3) etc."""
-        n, k = self.num_envs, self.future_time_offsets.numel()
-        times = (self.motion_times[:, None] + self.future_time_offsets[None]).reshape(-1)
-        ids = self.motion_ids[:, None].expand(n, k).reshape(-1)
-        offs = self.motion_offset[:, None].expand(n, k, 3).reshape(-1, 3)
-        ref = self.reference(ids, times, offs)
-        unflat = lambda x: x.reshape(n, k, *x.shape[1:])
-        return unflat(ref.body_pos), unflat(ref.body_rot), unflat(ref.body_vel), unflat(ref.body_ang_vel)
+        future = self._reference_frames()[1]
+        return future.body_pos, future.body_rot, future.body_vel, future.body_ang_vel
 
     def current_reference(self):
         # reward, termination and evaluation all need it once per step: compute it once
+        return self._reference_frames()[0]
+
+    def _reference_frames(self):
+        """(current, future) references from ONE motion-library query at times t, t + offsets:
+        the query is most of the env's torch ops, which bound the GPU rollout's speed."""
         if self._ref_cache is None:
-            self._ref_cache = self.reference(self.motion_ids, self.motion_times, self.motion_offset)
+            n = self.num_envs
+            offsets = torch.cat([self.future_time_offsets.new_zeros(1), self.future_time_offsets])
+            k = offsets.numel()
+            times = (self.motion_times[:, None] + offsets[None]).reshape(-1)
+            ids = self.motion_ids[:, None].expand(n, k).reshape(-1)
+            offs = self.motion_offset[:, None].expand(n, k, 3).reshape(-1, 3)
+            ref = self.reference(ids, times, offs)
+            frames = {f.name: getattr(ref, f.name).reshape(n, k, *getattr(ref, f.name).shape[1:]) for f in fields(ref)}
+            self._ref_cache = (MotionState(**{key: v[:, 0] for key, v in frames.items()}),
+                               MotionState(**{key: v[:, 1:] for key, v in frames.items()}))
         return self._ref_cache
 
     def post_physics_step(self) -> None:
