@@ -102,7 +102,9 @@ def build_env(cfg: DictConfig, simulator: Simulator, terrain, rank: int = 0, wor
 
     env_cls = get_class(cfg.env._target_)
     env_config = dataclass_from_config(env_cls.config_class, cfg.env.config, "env.config")
-    if getattr(env_cls, "needs_motion_lib", False) and "motion_lib" not in extra:
+    wants_motions = getattr(env_cls, "needs_motion_lib", False) or (
+        getattr(env_cls, "uses_motion_lib", False) and cfg.get("motion_file"))
+    if wants_motions and "motion_lib" not in extra:
         extra["motion_lib"] = build_motion_lib(cfg, simulator.device, rank, world_size)
     return env_cls(env_config, simulator, terrain, seed=int(cfg.seed) + rank, **extra)
 

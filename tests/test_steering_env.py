@@ -197,3 +197,36 @@ def test_config_yaml_has_every_field_and_typos_fail():
         dataclass_from_config(SteeringEnvConfig, {"max_sped": 3.0}, "env.config")
     with pytest.raises(ValueError, match="conditioning"):
         SteeringEnvConfig(conditioning="full")
+
+
+def test_motion_resets_start_from_clip_frames_at_the_spawn_heading():
+    from protomotions.motion.motion_lib import MotionLib
+    from protomotions.utils.rotations import quat_angle_between, wrap_to_pi
+
+    lib = MotionLib("data/motions/smpl_humanoid_walk.npy")
+    terrain = build_terrain(TerrainConfig(terrain_type="flat", num_levels=2, num_terrains=6, border_size=2.0))
+    sim = MujocoSimulator(SimulatorConfig(num_envs=4, num_threads=2), terrain)
+    env = SteeringEnv(SteeringEnvConfig(use_terrain_obs=False, motion_init_prob=1.0), sim, terrain, seed=0,
+                      motion_lib=lib)
+    ids = torch.arange(4)
+    saved = env.generator.get_state()
+    rest = env.default_reset_state(ids)
+    env.generator.set_state(saved)
+    state = env.reset_state(ids)  # draws the same spawn and heading first
+    # spawn point and heading are the rest state's; the pose and the root height are a clip frame's
+    assert torch.equal(state.root_pos[:, :2], rest.root_pos[:, :2])
+    dyaw = wrap_to_pi(heading_angle(state.root_rot) - heading_angle(rest.root_rot))
+    assert dyaw.abs().max() < 1e-4
+    frames = lib.get_state(torch.zeros(200, dtype=torch.long), torch.linspace(0, float(lib.motion_lengths[0]), 200))
+    nearest = (state.dof_pos[:, None] - frames.dof_pos[None]).abs().amax(-1).min(-1).values
+    assert (nearest < 0.15).all() and (state.dof_pos.abs().amax(-1) > 0.1).all()
+    assert ((state.root_pos[:, 2] > 0.8) & (state.root_pos[:, 2] < 1.1)).all()
+    # the root turns only about the vertical (its tilt stays the clip's) and keeps the clip's speed
+    tilt = quat_angle_between(state.root_rot, yaw_quat(heading_angle(state.root_rot)))
+    assert (tilt < 0.35).all()
+    assert (state.root_vel[:, :2].norm(dim=-1) > 0.5).all()  # the walk moves at ~1.2 m/s
+    env.reset(ids)
+    assert (env.state.dof_pos.abs().amax(-1) > 0.1).all()  # the simulator starts from a clip pose
+    # without a motion file: the rest pose, as before
+    plain = make_env(n=2)
+    assert torch.equal(plain.reset_state(torch.arange(2)).dof_pos, torch.zeros(2, 69))

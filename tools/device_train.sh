@@ -38,6 +38,10 @@ tail -n 40 "$OUT/$name/train.log"
 if [ -f "$save/last.ckpt" ]; then
   python3 -m protomotions.agents.transport pack "$save/last.ckpt" "$OUT/$name" --drop-optimizer
   cp "$save/config.yaml" "$OUT/$name/config.yaml"
+  # PACK_BEST=1: also the best-scoring checkpoint (its own manifest and parts) in $OUT/NAME/best
+  if [ "${PACK_BEST:-0}" = 1 ] && [ -f "$save/score_based.ckpt" ]; then
+    python3 -m protomotions.agents.transport pack "$save/score_based.ckpt" "$OUT/$name/best" --drop-optimizer
+  fi
   events=$(ls -t "$save"/lightning_logs/version_*/events.* 2>/dev/null | head -1)
   [ -n "$events" ] && cp "$events" "$OUT/$name/events.tfevents"
 fi

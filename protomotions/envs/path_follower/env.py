@@ -107,8 +107,8 @@ def path_keyframes(points: torch.Tensor, tangent_yaw: torch.Tensor, ground_fn):
 class PathFollowerEnv(KeyframeTaskEnv):
     config_class = PathFollowerEnvConfig
 
-    def __init__(self, config: PathFollowerEnvConfig, simulator, terrain, seed: int = 0) -> None:
-        super().__init__(config, simulator, terrain, seed)
+    def __init__(self, config: PathFollowerEnvConfig, simulator, terrain, seed: int = 0, motion_lib=None) -> None:
+        super().__init__(config, simulator, terrain, seed, motion_lib)
         self.paths = PathGenerator(config, self.num_envs, self.device, self.generator)
         self.obs_offsets = torch.arange(config.num_obs_points, device=self.device).float() * config.obs_point_spacing
 

@@ -99,8 +99,8 @@ def steering_keyframes(root_pos: torch.Tensor, direction: torch.Tensor, speed: t
 class SteeringEnv(KeyframeTaskEnv):
     config_class = SteeringEnvConfig
 
-    def __init__(self, config: SteeringEnvConfig, simulator, terrain, seed: int = 0) -> None:
-        super().__init__(config, simulator, terrain, seed)
+    def __init__(self, config: SteeringEnvConfig, simulator, terrain, seed: int = 0, motion_lib=None) -> None:
+        super().__init__(config, simulator, terrain, seed, motion_lib)
         self.commands = SteeringCommands(config, self.num_envs, self.device, self.generator)
         # the command each step's action was taken under (reward and metrics use it)
         self.acted_direction = torch.zeros(self.num_envs, 2, device=self.device)

@@ -17,7 +17,7 @@ imports it from here.
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 
 import torch
 
@@ -28,6 +28,8 @@ from protomotions.envs.masked_mimic.obs import masked_target_obs_h, masked_targe
 from protomotions.envs.obs import SELF_OBS_SIZE, self_obs_h
 from protomotions.envs.quality import QualityMetrics
 from protomotions.robot import smpl
+from protomotions.simulator.base import ResetState
+from protomotions.utils.rotations import heading_angle, quat_mul, quat_normalize, quat_rotate, yaw_quat
 
 CONDITIONABLE_IDS = [smpl.BODY_NAMES.index(b) for b in smpl.CONDITIONABLE_BODY_NAMES]
 NUM_CONDITIONABLE = len(CONDITIONABLE_IDS)  # 6; index 0 is the pelvis
@@ -46,6 +48,11 @@ class KeyframeTaskConfig(BaseEnvConfig):
     nominal_pelvis_height: float = 0.95
     """Pelvis height (m) above the terrain in the keyframes; the rest pose stands at
     smpl.default_root_height() ≈ 1.00 m, locomotion with bent knees ~5 cm lower."""
+    motion_init_prob: float = 0.8
+    """Fraction of resets that start from a random frame of a ``motion_file`` clip (turned to a random
+    heading and moved onto a spawn point, with the clip's velocities); the others, and all resets
+    when no motion file is given, start from the rest pose. The expert only ever saw clip states:
+    from the rest pose (arms out, standing still) it stumbles, and BC teaches the student to."""
     eval_num_episodes: int = 0
     """Episodes per evaluation when evaluate() gets none; 0 = one per env (one round)."""
     eval_seed: int = 1234
@@ -60,8 +67,28 @@ class KeyframeTaskConfig(BaseEnvConfig):
         if self.conditioning not in PELVIS_ONLY_MODES:
             raise ValueError(f"env.config.conditioning={self.conditioning!r}: goal engineering only makes pelvis "
                              f"keyframes; use one of {PELVIS_ONLY_MODES}")
+        if not 0.0 <= self.motion_init_prob <= 1.0:
+            raise ValueError(f"env.config.motion_init_prob={self.motion_init_prob}: need a probability in [0, 1]")
         if not self.keyframe_steps or any(s <= 0 for s in self.keyframe_steps):
             raise ValueError(f"env.config.keyframe_steps={self.keyframe_steps}: need positive step offsets")
+
+
+def _tensors(state: ResetState) -> tuple[torch.Tensor, ...]:
+    return tuple(getattr(state, f.name) for f in fields(state))
+
+
+def motion_frame_reset_state(motion_lib, rest: ResetState, ground: torch.Tensor, clearance: float,
+                             generator: torch.Generator | None = None) -> ResetState:
+    """A random frame of a random clip, turned about the vertical to ``rest``'s heading and moved onto
+    ``rest``'s spawn xy (root height above the clip's ground + ``ground`` (M,) + ``clearance``).
+    Dofs are local and unchanged; the root's linear and angular velocities turn with the root."""
+    m = rest.root_pos.shape[0]
+    ids = motion_lib.sample_motions(m, generator)
+    ref = motion_lib.get_state(ids, motion_lib.sample_times(ids, generator=generator))
+    turn = yaw_quat(heading_angle(rest.root_rot) - heading_angle(ref.root_rot))
+    root_pos = torch.cat([rest.root_pos[:, :2], (ref.root_pos[:, 2] + ground + clearance)[:, None]], -1)
+    return ResetState(root_pos, quat_normalize(quat_mul(turn, ref.root_rot)), quat_rotate(turn, ref.root_vel),
+                      quat_rotate(turn, ref.root_ang_vel), ref.dof_pos, ref.dof_vel)
 
 
 class KeyframeTaskEnv(BaseEnv):
@@ -72,9 +99,11 @@ class KeyframeTaskEnv(BaseEnv):
     """
 
     config_class = KeyframeTaskConfig
+    uses_motion_lib = True  # build_env passes one when the run sets motion_file
 
-    def __init__(self, config: KeyframeTaskConfig, simulator, terrain, seed: int = 0) -> None:
+    def __init__(self, config: KeyframeTaskConfig, simulator, terrain, seed: int = 0, motion_lib=None) -> None:
         super().__init__(config, simulator, terrain, seed)
+        self.motion_lib = motion_lib
         k = len(config.keyframe_steps)
         self.keyframe_offsets = torch.tensor(config.keyframe_steps, device=self.device).float() * self.dt  # (K,)
         self.masks = ConditioningMasks(MaskConfig(conditioning=config.conditioning), self.num_envs, k, self.device,
@@ -122,6 +151,17 @@ class KeyframeTaskEnv(BaseEnv):
     def _self_obs_now(self) -> torch.Tensor:
         s = self.state
         return self_obs_h(s.body_pos, s.body_rot, s.body_vel, s.body_ang_vel, self.ground_height(s.root_pos[:, :2]))
+
+    def reset_state(self, env_ids: torch.Tensor) -> ResetState:
+        rest = self.default_reset_state(env_ids)
+        if self.motion_lib is None or self.config.motion_init_prob <= 0.0:
+            return rest
+        m = env_ids.numel()
+        clip = motion_frame_reset_state(self.motion_lib, rest, self.ground_height(rest.root_pos[:, :2]),
+                                        0.5 * self.config.spawn_height_offset, self.generator)
+        use_clip = torch.rand(m, device=self.device, generator=self.generator) < self.config.motion_init_prob
+        return ResetState(*(torch.where(use_clip.view(-1, *[1] * (a.dim() - 1)), a, b)
+                            for a, b in zip(_tensors(clip), _tensors(rest), strict=True)))
 
     def on_reset(self, env_ids: torch.Tensor) -> None:
         self.history.fill(env_ids, self._self_obs_now()[env_ids])  # a fresh episode's past is its present
