@@ -18,15 +18,27 @@ RESUME_OVERRIDABLE = ("training_max_steps", "headless", "num_envs", "ngpu", "nod
                       "runner.max_wall_seconds", "runner.progress_bar")
 
 
-def resolve_run_config(cfg: DictConfig) -> DictConfig:
-    """Saved config of an existing run (plus run-control overrides), or the composed one."""
+def override_keys(overrides: list[str]) -> set[str]:
+    """Config keys named by Hydra command-line overrides (``+k=v``, ``++k=v``, ``k=v``; not ``~k``)."""
+    keys = set()
+    for item in overrides:
+        key, sep, _ = item.partition("=")
+        if sep and not key.startswith("~"):
+            keys.add(key.lstrip("+"))
+    return keys
+
+
+def resolve_run_config(cfg: DictConfig, cli_overrides: list[str] | None = None) -> DictConfig:
+    """Saved config of an existing run (plus the run-control keys given on the command line), or
+    the composed one. Only keys in ``cli_overrides`` replace saved values: an experiment's default
+    (``num_envs: 4`` of the task experiments) must not undo the saved ``num_envs=4096`` of the run."""
     save_dir = Path(cfg.save_dir)
     if cfg.checkpoint is None and (save_dir / "last.ckpt").exists() and (save_dir / "config.yaml").exists():
         saved = OmegaConf.load(save_dir / "config.yaml")
+        given = override_keys(cli_overrides or [])
         for key in RESUME_OVERRIDABLE:
-            value = OmegaConf.select(cfg, key, default="__absent__")
-            if not (isinstance(value, str) and value == "__absent__"):
-                OmegaConf.update(saved, key, value, merge=False, force_add=True)
+            if key in given:
+                OmegaConf.update(saved, key, OmegaConf.select(cfg, key), merge=False, force_add=True)
         saved.checkpoint = str(save_dir / "last.ckpt")
         print(f"Resuming {save_dir}/last.ckpt with {save_dir}/config.yaml")
         return saved
@@ -42,12 +54,12 @@ def check_paths(cfg: DictConfig) -> None:
         raise FileNotFoundError(f"Error: Expert model path not found: {expert}")
 
 
-def train(cfg: DictConfig) -> dict:
+def train(cfg: DictConfig, cli_overrides: list[str] | None = None) -> dict:
     from protomotions.agents.fabric_setup import build_fabric
     from protomotions.builders import build_agent, build_env, build_simulator, build_terrain, require_keys
 
     require_keys(cfg, "robot", "simulator", "env", "agent", "terrain")
-    cfg = resolve_run_config(cfg)
+    cfg = resolve_run_config(cfg, cli_overrides)
     check_paths(cfg)
     fabric = build_fabric(cfg)
     fabric.seed_everything(int(cfg.seed) + fabric.global_rank)
@@ -69,8 +81,10 @@ def train(cfg: DictConfig) -> dict:
 def main(cfg: DictConfig) -> None:
     from protomotions.builders import ConfigError, SimulatorUnavailableError
 
+    from hydra.core.hydra_config import HydraConfig
+
     try:
-        train(cfg)
+        train(cfg, list(HydraConfig.get().overrides.task))
     except (FileNotFoundError, ImportError, SimulatorUnavailableError, ConfigError) as e:
         print(str(e), file=sys.stderr)
         sys.exit(2)

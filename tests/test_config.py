@@ -71,3 +71,23 @@ def test_isaaclab_without_isaaclab_says_what_to_do():
 def test_unknown_simulator_lists_choices():
     with pytest.raises(ConfigError, match="mjwarp"):
         simulator_class("physx")
+
+
+def test_resume_keeps_saved_values_unless_the_command_line_names_them(tmp_path, capsys):
+    from protomotions.train_agent import override_keys, resolve_run_config
+
+    run = tmp_path / "run"
+    run.mkdir()
+    argv = ["+exp=smoke/random_policy", "+robot=smpl", "+simulator=mujoco", f"save_dir={run}"]
+    saved = compose_cfg(*argv, "num_envs=4096", "training_max_steps=1000")
+    OmegaConf.save(saved, run / "config.yaml")
+    (run / "last.ckpt").write_bytes(b"")
+    # the experiment's default num_envs must not replace the run's 4096 (it silently did once)
+    again = compose_cfg(*argv, "training_max_steps=5000")
+    cfg = resolve_run_config(again, argv + ["training_max_steps=5000"])
+    assert (cfg.num_envs, cfg.training_max_steps, cfg.checkpoint) == (4096, 5000, str(run / "last.ckpt"))
+    # named on the command line: it changes; a non-run-control key never does
+    cfg = resolve_run_config(compose_cfg(*argv, "num_envs=8", "seed=9"), argv + ["num_envs=8", "seed=9"])
+    assert (cfg.num_envs, cfg.seed) == (8, saved.seed)
+    assert "Resuming" in capsys.readouterr().out
+    assert override_keys(["+exp=a/b", "++x.y=1", "~z", "num_envs=2"]) == {"exp", "x.y", "num_envs"}
