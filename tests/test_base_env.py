@@ -96,8 +96,9 @@ def test_diverged_physics_terminates_with_finite_outputs():
         sim._state = None  # step() built the state already: rebuild it from the poked buffers
 
     sim.step = diverging_step
-    obs, reward, terminated, _, _ = env.step(torch.zeros(2, 69))
+    obs, reward, terminated, _, extras = env.step(torch.zeros(2, 69))
     assert terminated.tolist() == [False, True]
+    assert extras["counts/diverged_worlds"].tolist() == [False, True]  # the runner logs the epoch's total
     assert all(torch.isfinite(v).all() for v in obs.values()) and torch.isfinite(reward).all()
     sim.step = step
     env.reset(torch.tensor([1]))

@@ -383,3 +383,17 @@ def test_mimic_env_current_and_future_references_come_from_one_query():
         assert env.current_reference() is not current
     finally:
         env.close()
+
+
+def test_epoch_stats_average_reward_terms_and_total_event_counts():
+    from types import SimpleNamespace
+
+    from protomotions.agents.runner import EpisodeStats
+
+    stats = EpisodeStats(4, torch.device("cpu"))
+    for flags in ([False, True, False, False], [False, True, True, False]):
+        extras = {"rewards/task": torch.tensor([1.0, 0.0, 0.5, 0.5]), "counts/diverged_worlds": torch.tensor(flags)}
+        stats.step(torch.ones(4), torch.zeros(4, dtype=torch.bool), extras)
+    out = stats.summarize(SimpleNamespace(world_size=1))
+    assert out["rewards/task"] == pytest.approx(0.5) and out["charts/diverged_worlds"] == 3.0
+    assert "counts/diverged_worlds" not in out

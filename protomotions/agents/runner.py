@@ -13,7 +13,8 @@ Loop order, once per epoch:
 What the runner needs:
     env:   num_envs, reset(env_ids=None) -> obs dict, step(actions) -> (next_obs, rewards,
            terminated, truncated, extras) as in protomotions/envs/README_INTERFACE.md;
-           extras "rewards/<term>" (num_envs,) tensors are logged as epoch means.
+           extras "rewards/<term>" (num_envs,) tensors are logged as epoch means, "counts/<name>"
+           (num_envs,) bool tensors as epoch totals ("charts/<name>").
     agent: num_steps, act, record_step, compute_returns, update, evaluate(env) -> dict,
            train_mode, state_dict, load_state_dict, config (with to_dict()); optionally
            shape_rewards(obs, actions, rewards, extras) -> (rewards, extras) for agent-side reward terms.
@@ -103,7 +104,7 @@ class EpisodeStats:
         self.reward_sum += rewards.sum()
         self.samples += rewards.numel()
         for key, value in extras.items():
-            if key.startswith("rewards/") and isinstance(value, torch.Tensor):
+            if key.startswith(("rewards/", "counts/")) and isinstance(value, torch.Tensor):
                 self.term_sums[key] = (
                     self.term_sums.get(key, torch.zeros((), device=self.device)) + value.float().sum()
                 )
@@ -128,7 +129,11 @@ class EpisodeStats:
         if finished > 0:
             out["charts/episode_return"] = ret / finished
             out["charts/episode_length"] = length / finished
-        out.update({k: v / max(samples, 1.0) for k, v in zip(terms, term_values)})
+        for key, value in zip(terms, term_values):
+            if key.startswith("counts/"):  # events per epoch, e.g. counts/diverged_worlds -> charts/diverged_worlds
+                out["charts/" + key.removeprefix("counts/")] = value
+            else:
+                out[key] = value / max(samples, 1.0)
         self._reset_epoch()
         return out
 

@@ -107,7 +107,9 @@ class BaseEnv:
         if self.config.enable_fall_termination:
             terminated = terminated | (self.fallen() & (self.progress > 1))
         truncated = (self.progress >= self.config.max_episode_length) & ~terminated
-        extras = {f"rewards/{k}": v for k, v in terms.items()}
+        # a diverged world's terms are NaN: they would turn the whole epoch's logged mean into NaN
+        extras = {f"rewards/{k}": torch.where(diverged, torch.zeros_like(v), v) for k, v in terms.items()}
+        extras["counts/diverged_worlds"] = diverged
         extras["episode_length"] = self.progress.clone()
         return obs, reward, terminated, truncated, extras
 
