@@ -81,6 +81,8 @@ def eval_parser(task: str, experiment: str) -> argparse.ArgumentParser:
     p.add_argument("--video", default=None, help="also render one episode of env 0 to this .mp4 (headless)")
     p.add_argument("--video_steps", type=int, default=300)
     p.add_argument("--metrics", default=None, help="where to write the JSON (default: metrics.json beside the checkpoint)")
+    p.add_argument("--expert_only", action="store_true",
+                   help="baseline: the run's frozen expert alone on the same goal-engineered targets (no student)")
     return p
 
 
@@ -105,13 +107,15 @@ def eval_main(task: str, experiment: str, argv: list[str] | None = None) -> int:
     from protomotions.evaluation import evaluate_task_checkpoint, print_table, record_video
 
     result = evaluate_task_checkpoint(ckpt, num_episodes=args.num_episodes, num_envs=args.num_envs, seed=args.seed,
-                                      terrain=args.terrain, simulator=args.simulator)
+                                      terrain=args.terrain, simulator=args.simulator, expert_only=args.expert_only)
     metrics, env, agent = result["metrics"], result["env"], result["agent"]
     out = Path(args.metrics) if args.metrics else ckpt.parent / "metrics.json"
     payload = {"checkpoint": str(ckpt), "task": task, "terrain": args.terrain, "num_episodes": args.num_episodes,
-               "seed": int(result["config"].env.config.eval_seed), "simulator": args.simulator, "metrics": metrics}
+               "seed": int(result["config"].env.config.eval_seed), "simulator": args.simulator,
+               "policy": "expert alone" if args.expert_only else "agent", "metrics": metrics}
     out.write_text(json.dumps(payload, indent=2))
-    print_table(f"{task} evaluation ({args.num_episodes} episodes, {args.terrain} terrain)", metrics)
+    who = ", expert alone" if args.expert_only else ""
+    print_table(f"{task} evaluation ({args.num_episodes} episodes, {args.terrain} terrain{who})", metrics)
     print(f"metrics written to {out}")
     if args.video:
         frames = record_video(env, agent, args.video, steps=args.video_steps)

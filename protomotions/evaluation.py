@@ -21,7 +21,10 @@ def run_config_for(ckpt: Path):
 
 
 def evaluate_task_checkpoint(ckpt: Path, num_episodes: int, num_envs: int = 0, seed: int | None = None, terrain: str = "complex",
-                             simulator: str = "mujoco", device: str | None = None) -> dict:
+                             simulator: str = "mujoco", device: str | None = None, expert_only: bool = False) -> dict:
+    """Deterministic task evaluation of a training checkpoint. ``expert_only``: the frozen expert of
+    that run acting alone on the task's goal-engineered keyframes (the baseline the agent starts from);
+    the returned ``agent`` then acts with the expert too (for videos)."""
     from lightning.fabric import Fabric
 
     from protomotions.agents.masked_mimic_task.agent import MaskedMimicTaskAgent
@@ -46,9 +49,24 @@ def evaluate_task_checkpoint(ckpt: Path, num_episodes: int, num_envs: int = 0, s
     sim = build_simulator(cfg, terrain_obj, device=device)
     env = build_env(cfg, sim, terrain_obj)
     agent = MaskedMimicTaskAgent.from_run_config(cfg, fabric, env)
-    agent.load_state_dict(load_checkpoint(ckpt, map_location=device))
-    metrics = agent.evaluate(env)
+    if expert_only:
+        agent = ExpertActor(agent.expert)
+        metrics = dict(env.evaluate(agent.act_deterministic, num_episodes=num_episodes))
+    else:
+        agent.load_state_dict(load_checkpoint(ckpt, map_location=device))
+        metrics = agent.evaluate(env)
     return {"metrics": metrics, "env": env, "agent": agent, "config": cfg}
+
+
+class ExpertActor:
+    """The frozen expert behind the agent interface that ``record_video`` uses (prior mean, no noise)."""
+
+    def __init__(self, expert) -> None:
+        self.expert = expert
+
+    @torch.no_grad()
+    def act_deterministic(self, obs):
+        return self.expert.act(obs)
 
 
 def print_table(title: str, metrics: dict) -> None:

@@ -58,6 +58,16 @@ def test_wrapper_trains_resumes_and_evaluates(task, reward_tag, tiny_expert, tmp
     assert payload["seed"] == 7
     metrics = payload["metrics"]
     assert {"eval/success_rate", "eval/fall_rate", "eval/action_mse_to_expert"} <= set(metrics)
+    assert payload["policy"] == "agent"
+    # the baseline: the run's frozen expert alone on the same targets
+    baseline = tmp_path / "expert_only.json"
+    r = subprocess.run([sys.executable, f"run_masked_mimic_{task}.py", "--checkpoint", str(save_dir / "last.ckpt"),
+                        "--num_episodes", "2", "--terrain", "flat", "--expert_only", "--metrics", str(baseline)],
+                       cwd=REPO, capture_output=True, text=True, timeout=600)
+    assert r.returncode == 0, r.stderr[-3000:]
+    payload = json.loads(baseline.read_text())
+    assert payload["policy"] == "expert alone" and "eval/success_rate" in payload["metrics"]
+    assert "eval/action_mse_to_expert" not in payload["metrics"]
 
 
 def test_missing_expert_and_motion_file_errors(tmp_path):
@@ -102,3 +112,21 @@ def test_shipped_expert_matches_the_task_envs(exp):
         assert actions.shape == (2, 69) and torch.isfinite(actions).all()
     finally:
         env.close()
+
+
+@pytest.mark.parametrize("task", ["steering", "path_follower"])
+def test_shipped_task_agents_load_and_evaluate(task, monkeypatch):
+    """The committed agents (trained on the GPU) evaluate on the embedded MuJoCo default as the card says."""
+    from protomotions.evaluation import evaluate_task_checkpoint
+
+    monkeypatch.chdir(REPO)  # the run config names the expert and motion file relative to the repository
+    package = REPO / "data" / "pretrained_models" / f"masked_mimic_{task}"
+    ckpt = package / "last.ckpt"
+    assert (package / "MODEL_CARD.md").is_file() and ckpt.stat().st_size < 15e6
+    result = evaluate_task_checkpoint(ckpt, num_episodes=2, terrain="flat")
+    try:
+        metrics = result["metrics"]
+        assert 0.0 <= metrics["eval/success_rate"] <= 1.0 and 0.0 <= metrics["eval/fall_rate"] <= 1.0
+        assert metrics["eval/action_mse_to_expert"] < 0.01  # the student stays close to its expert
+    finally:
+        result["env"].close()
