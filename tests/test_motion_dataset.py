@@ -46,7 +46,7 @@ def test_every_listed_clip_meets_targets_and_data_is_small():
     assert {lab for e in entries for lab in e[2]["labels"]} >= {"walk", "run", "turn", "stop"}
     for path, _, _ in entries:
         _meets_targets(clip_info(load_motion(path)))
-    assert sum(p.stat().st_size for p in MOTIONS.iterdir()) < 5e6
+    assert sum(p.stat().st_size for p in MOTIONS.iterdir()) < 8e6  # 31 clips: 5.4 MB
     assert "NSF EIA-0196217" in (MOTIONS / "DATA_LICENSE.md").read_text()
 
 
@@ -57,3 +57,19 @@ def test_walk_clip_rebuilds_from_raw():
     shipped = load_motion(MOTIONS / "smpl_humanoid_walk.npy")
     np.testing.assert_allclose(clip["dof_pos"], shipped["dof_pos"], atol=1e-5)
     np.testing.assert_allclose(np.diff(clip["root_pos"], axis=0), np.diff(shipped["root_pos"], axis=0), atol=1e-5)
+
+
+def test_slowed_and_held_variants_are_what_their_names_say():
+    base, slow = load_motion(MOTIONS / "cmu_16_21.npy"), load_motion(MOTIONS / "cmu_16_21_slow50.npy")
+    t_base, t_slow = (len(c["root_pos"]) - 1 for c in (base, slow))
+    assert abs(t_slow - 2 * t_base) <= 2  # half speed: twice as long ...
+    def speed(clip):
+        return np.linalg.norm(clip["root_pos"][-1, :2] - clip["root_pos"][0, :2]) / ((len(clip["root_pos"]) - 1) / 30.0)
+    assert speed(slow) == pytest.approx(0.5 * speed(base), rel=0.03)  # ... at half the speed, same path
+    np.testing.assert_allclose(slow["dof_pos"][::2][: len(base["dof_pos"]) - 1], base["dof_pos"][:-1], atol=1e-4)
+    stand, stop = load_motion(MOTIONS / "cmu_16_34_stand.npy"), load_motion(MOTIONS / "cmu_16_34.npy")
+    n = len(stop["root_pos"])
+    assert len(stand["root_pos"]) == n + 60  # + 2 s at 30 fps
+    np.testing.assert_allclose(stand["dof_pos"][:n], stop["dof_pos"], atol=1e-6)
+    still = stand["dof_pos"][n:]
+    assert np.abs(still - still[0]).max() == 0.0 and np.abs(stand["body_vel"][n + 1:]).max() < 1e-4

@@ -43,6 +43,15 @@ DROPPED = {
     "03_03": "uneven terrain (38 s): no flat stretch of 1.5 s or more (support foot within 3 cm of the floor)",
     "03_04": "uneven terrain (39 s): no flat stretch of 1.5 s or more (support foot within 3 cm of the floor)",
 }
+# Variants of kept clips: (clip id, name suffix, time scale, seconds held still at the end, labels).
+# The captures walk at 0.7-1.7 m/s and never stand; the steering and path tasks command 0-2 m/s and
+# stops, and the v0 expert fell on 11 of 30 steering falls while commanded below 0.5 m/s.
+VARIANTS = [
+    ("16_21", "slow50", 0.5, 0.0, ["walk", "slow"]),
+    ("02_01", "slow60", 0.6, 0.0, ["walk", "slow"]),
+    ("02_02", "slow50", 0.5, 0.0, ["walk", "slow"]),
+    ("16_34", "stand", 1.0, 2.0, ["walk", "stop", "stand"]),
+]
 WALK_CLIP = "02_01"  # 2.83 s straight walk, lengthened by one stitched gait cycle to ≥ 3 s
 
 
@@ -79,14 +88,18 @@ def _at_origin(clip: dict) -> dict:
 def build(source_dir: Path, out_dir: Path) -> list[dict]:
     out_dir.mkdir(parents=True, exist_ok=True)
     rows, entries = [], []
-    for clip_id, labels, desc in CLIPS:
+    descriptions = {c: d for c, _, d in CLIPS}
+    jobs = [(c, c, labels, 1.0, 0.0, "") for c, labels, _ in CLIPS]
+    jobs += [(c, f"{c}_{suffix}", labels, scale, hold, f"; played at {scale:g}x speed" * (scale != 1.0)
+              + f"; last pose held {hold:g} s" * (hold > 0)) for c, suffix, scale, hold, labels in VARIANTS]
+    for clip_id, stem, labels, scale, hold, how in jobs:
         src, mapping, what = load_source(source_dir, clip_id)
         for mirror in (False, True):
-            name = f"cmu_{clip_id}" + ("_mirror" if mirror else "")
+            name = f"cmu_{stem}" + ("_mirror" if mirror else "")
             meta = {"name": name, "labels": ",".join(labels), "license": ACK,
-                    "source": f"{what}: {desc}; retargeted to smpl_humanoid by protomotions.motion.retarget"
-                              + ("; left/right mirrored" if mirror else "")}
-            clip = _at_origin(retarget.retarget(src, mapping, meta=meta, mirror=mirror))
+                    "source": f"{what}: {descriptions[clip_id]}; retargeted to smpl_humanoid by "
+                              f"protomotions.motion.retarget{how}" + ("; left/right mirrored" if mirror else "")}
+            clip = _at_origin(retarget.retarget(src, mapping, meta=meta, mirror=mirror, time_scale=scale, hold_s=hold))
             save_motion(out_dir / f"{name}.npy", clip)
             rows.append({"file": f"{name}.npy", **clip_info(clip)})
             entries.append({"file": f"{name}.npy", "weight": 1.0, "labels": labels})
@@ -115,12 +128,15 @@ def _write_yaml(path: Path, entries: list[dict]) -> None:
 def _write_license(path: Path) -> None:
     kept = "\n".join(f"| {c} | {desc} | {', '.join(lab)} |" for c, lab, desc in CLIPS)
     dropped = "\n".join(f"- {k}: {v}" for k, v in DROPPED.items())
+    variants = "\n".join(f"- `cmu_{c}_{suffix}`: CMU {c} played at {scale:g}x speed, last pose held {hold:g} s "
+                         f"({', '.join(lab)})" for c, suffix, scale, hold, lab in VARIANTS)
     path.write_text(f"""# Motion data licence
 
 Every clip in this folder is derived from the CMU Graphics Lab Motion Capture Database
 (http://mocap.cs.cmu.edu): subject 16 from the cgspeed BVH conversion by Bruce Hahne, subject 02
 from the original ASF/AMC files. We retargeted them to our SMPL-topology humanoid (our own code,
-`protomotions/motion/`), resampled them to 30 fps and added left/right mirrored copies.
+`protomotions/motion/`), resampled them to 30 fps and added left/right mirrored copies, plus
+slowed and held variants of a few clips (listed below).
 
 ## Terms (our summary, not legal advice)
 
@@ -136,6 +152,10 @@ use these files, keep this notice and include CMU's acknowledgement:
 | CMU clip | CMU description | labels |
 |---|---|---|
 {kept}
+
+Variants (each with its mirror), for speeds and stops the captures lack:
+
+{variants}
 
 `smpl_humanoid_walk.npy` is CMU 02_01 (a 2.83 s straight walk) with one extra gait cycle stitched
 in at the best-matching pose, so that the default clip lasts at least 3 s (seam noted in its

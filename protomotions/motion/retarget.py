@@ -188,10 +188,17 @@ def build_clip(root_pos: torch.Tensor, root_rot: torch.Tensor, dof: torch.Tensor
 
 
 def retarget(src: SourceMotion, mapping: dict[str, str], fps: float = TARGET_FPS,
-             meta: dict[str, str] | None = None, mirror: bool = False, extra_cycles: int = 0) -> dict:
+             meta: dict[str, str] | None = None, mirror: bool = False, extra_cycles: int = 0,
+             time_scale: float = 1.0, hold_s: float = 0.0) -> dict:
     """Z-up source motion → motion-file dict for our humanoid (optionally its left/right mirror,
-    optionally lengthened by ``extra_cycles`` gait cycles with :func:`extend_cyclic`)."""
-    root_pos, root_rot, dof = retarget_pose(src.resample(fps), mapping)
+    optionally lengthened by ``extra_cycles`` gait cycles with :func:`extend_cyclic`).
+
+    time_scale < 1 plays the capture slower (0.5: half speed, twice as long): the data has no slow
+    walks, and the task agents command 0-2 m/s. hold_s > 0 appends the last pose held still for that
+    long (a standing stretch after a stop)."""
+    if time_scale <= 0.0 or hold_s < 0.0:
+        raise ValueError(f"retarget: time_scale={time_scale} must be > 0 and hold_s={hold_s} >= 0")
+    root_pos, root_rot, dof = retarget_pose(src.resample(fps / time_scale), mapping)
     meta = dict(meta or {})
     for _ in range(extra_cycles):
         root_pos, root_rot, dof, info = extend_cyclic(root_pos, root_rot, dof, fps)
@@ -199,6 +206,9 @@ def retarget(src: SourceMotion, mapping: dict[str, str], fps: float = TARGET_FPS
                                                    f"frame {info['seam_frame']}, seam pose error "
                                                    f"{info['seam_pose_error']:.3f} rad")
     root_pos = ground_correction(root_pos, root_rot, dof)
+    hold = int(round(hold_s * fps))
+    if hold:
+        root_pos, root_rot, dof = (torch.cat([x, x[-1:].expand(hold, *x.shape[1:])]) for x in (root_pos, root_rot, dof))
     if mirror:
         root_pos, root_rot, dof = mirror_pose(root_pos, root_rot, dof)
     return build_clip(root_pos, root_rot, dof, fps, meta)
