@@ -34,3 +34,16 @@ def test_missing_expert_path_is_reported(tmp_path):
     r = subprocess.run([sys.executable, "-m", "protomotions.agents.evaluate_expert", "--expert", str(tmp_path / "x")],
                        cwd=REPO, capture_output=True, text=True, timeout=600)
     assert r.returncode == 2 and f"Error: Expert model path not found: {tmp_path / 'x'}" in r.stderr
+
+
+def test_repeats_average_new_placements_and_the_seed_picks_them(tiny_expert):
+    args = ("--expert", str(tiny_expert.parent / "tracker"), "--num_envs", "1", "--terrain", "complex",
+            "--motion_file", "data/motions/smpl_humanoid_walk.npy", "--max_clips", "1")
+    three = _evaluate(*args, "--repeats", "3", "--seed", "5", "--per_clip")
+    per = three["success_rate_per_repeat"]
+    assert three["repeats"] == 3 and len(per) == 3 and three["seed"] == 5
+    assert abs(three["success_rate"] - sum(per) / 3) < 1e-9
+    assert abs(three["per_clip"][0]["success"] - sum(per) / 3) < 1e-9  # one clip: its success fraction
+    # the same seed gives the same placements: the first repeat is the single evaluation
+    one = _evaluate(*args, "--seed", "5")
+    assert one["success_rate"] == per[0] and one["repeats"] == 1
