@@ -1,3 +1,4 @@
+import pytest
 import torch
 
 from protomotions.envs.history import ObsHistory
@@ -54,6 +55,28 @@ def test_random_masks_draw_valid_patterns_and_fixed_modes():
     # bodies: Pelvis, L_Ankle, R_Ankle, L_Hand, R_Hand, Head
     assert fixed.trans[0].tolist() == [False, False, False, True, True, True]
     assert fixed.rot[0].tolist() == [False, False, False, False, False, True]
+
+
+def test_fixed_mode_share_of_random_draws():
+    g = torch.Generator().manual_seed(1)
+    n = 4000
+    pelvis_only = torch.tensor([True, False, False, False, False, False])
+
+    def exact_pelvis_share(config):
+        masks = ConditioningMasks(config, n, 5, "cpu", g)
+        masks.resample(torch.arange(n))
+        exact = (masks.trans == pelvis_only).all(-1) & (masks.rot == pelvis_only).all(-1) & masks.keyframes.all(-1)
+        return exact.float().mean().item()
+
+    # the tasks' conditioning is almost never drawn at random ...
+    assert exact_pelvis_share(MaskConfig()) < 0.01
+    # ... and 30 % fixed modes over 5 modes make it ~6 % of draws
+    assert 0.045 < exact_pelvis_share(MaskConfig(fixed_mode_prob=0.3)) < 0.075
+    only = ConditioningMasks(MaskConfig(fixed_mode_prob=1.0, fixed_modes=("head",)), 8, 5, "cpu", g)
+    only.resample(torch.arange(8))
+    assert only.trans[:, -1].all() and only.trans[:, :-1].sum() == 0 and only.keyframes.all()
+    with pytest.raises(ValueError, match="fixed_modes"):
+        MaskConfig(fixed_modes=("elbow",))
 
 
 def test_history_reads_strided_past_and_fills_on_reset():

@@ -34,10 +34,20 @@ class MaskConfig:
     few_bodies_prob: float = 0.1
     keyframe_visible_prob: float = 0.8
     resample_interval: tuple[int, int] = (15, 90)
+    fixed_mode_prob: float = 0.0
+    """Share of random draws replaced by one of ``fixed_modes`` (uniformly), all keyframes visible.
+    The tasks condition on the pelvis alone and evaluation on fixed modes; the random draws above
+    give exactly "pelvis" (both channels, every keyframe) in ~0.3 % of cases."""
+    fixed_modes: tuple[str, ...] = ("pelvis", "pelvis_translation", "head", "vr", "full")
 
     def __post_init__(self) -> None:
         if self.conditioning != "random" and self.conditioning not in FIXED_MODES:
             raise ValueError(f"conditioning={self.conditioning!r}: use 'random' or one of {sorted(FIXED_MODES)}")
+        unknown = [m for m in self.fixed_modes if m not in FIXED_MODES]
+        if unknown or not self.fixed_modes:
+            raise ValueError(f"fixed_modes={list(self.fixed_modes)}: use modes of {sorted(FIXED_MODES)}")
+        if not 0.0 <= self.fixed_mode_prob <= 1.0:
+            raise ValueError(f"fixed_mode_prob={self.fixed_mode_prob}: need a probability in [0, 1]")
 
 
 class ConditioningMasks:
@@ -51,14 +61,19 @@ class ConditioningMasks:
         self.rot = torch.zeros_like(self.trans)
         self.keyframes = torch.ones(num_envs, num_keyframes, dtype=torch.bool, device=device)
         self.steps_left = torch.zeros(num_envs, dtype=torch.long, device=device)
+        # (modes, J) body tables of the fixed modes that random draws may be replaced by
+        self._mode_trans, self._mode_rot = (torch.stack(t) for t in zip(*(self._mode_rows(m) for m in config.fixed_modes)))
         if config.conditioning != "random":
             self.set_fixed(config.conditioning)
 
-    def set_fixed(self, mode: str, env_ids: torch.Tensor | None = None) -> None:
+    def _mode_rows(self, mode: str) -> tuple[torch.Tensor, torch.Tensor]:
         trans_names, rot_names = FIXED_MODES[mode]
         names = smpl.CONDITIONABLE_BODY_NAMES
-        t = torch.tensor([n in trans_names for n in names], device=self.device)
-        r = torch.tensor([n in rot_names for n in names], device=self.device)
+        return (torch.tensor([n in trans_names for n in names], device=self.device),
+                torch.tensor([n in rot_names for n in names], device=self.device))
+
+    def set_fixed(self, mode: str, env_ids: torch.Tensor | None = None) -> None:
+        t, r = self._mode_rows(mode)
         ids = slice(None) if env_ids is None else env_ids
         self.trans[ids] = t
         self.rot[ids] = r
@@ -87,6 +102,11 @@ class ConditioningMasks:
         none_visible = ~keys.any(dim=-1)
         keys[none_visible, (self._rand(m) * keys.shape[1]).long()[none_visible]] = True
         keys[everything] = True
+        fixed = self._rand(m) < c.fixed_mode_prob
+        mode = (self._rand(m) * len(c.fixed_modes)).long()
+        trans = torch.where(fixed[:, None], self._mode_trans[mode], trans)
+        rot = torch.where(fixed[:, None], self._mode_rot[mode], rot)
+        keys = keys | fixed[:, None]
         self.trans[env_ids], self.rot[env_ids], self.keyframes[env_ids] = trans, rot, keys
         lo, hi = c.resample_interval
         self.steps_left[env_ids] = lo + (self._rand(m) * (hi - lo + 1)).long()
