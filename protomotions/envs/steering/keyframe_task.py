@@ -43,8 +43,10 @@ class KeyframeTaskConfig(BaseEnvConfig):
     history_length: int = 3
     """Self-obs history entries for the expert; must match the expert's config."""
     history_stride: int = 4
-    conditioning: str = "pelvis"
-    """Fixed mask of the expert's keyframes: "pelvis" (translation + rotation) or "pelvis_translation"."""
+    conditioning: str = "pelvis_translation"
+    """Fixed mask of the expert's keyframes: "pelvis_translation" or "pelvis" (translation + rotation).
+    The v0 expert alone on steering (flat, 64 episodes, eval seeds 1234 / 99) fell in 45 % / 39 % of
+    episodes with translation only, 63 % / 55 % when also held to the upright, command-facing rotation."""
     nominal_pelvis_height: float = 0.95
     """Pelvis height (m) above the terrain in the keyframes; the rest pose stands at
     smpl.default_root_height() ≈ 1.00 m, locomotion with bent knees ~5 cm lower."""
