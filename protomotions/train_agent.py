@@ -79,9 +79,9 @@ def train(cfg: DictConfig, cli_overrides: list[str] | None = None) -> dict:
 
 @hydra.main(config_path="config", config_name="base", version_base="1.3")
 def main(cfg: DictConfig) -> None:
-    from protomotions.builders import ConfigError, SimulatorUnavailableError
-
     from hydra.core.hydra_config import HydraConfig
+
+    from protomotions.builders import ConfigError, SimulatorUnavailableError
 
     try:
         train(cfg, list(HydraConfig.get().overrides.task))

@@ -206,7 +206,7 @@ def retarget(src: SourceMotion, mapping: dict[str, str], fps: float = TARGET_FPS
                                                    f"frame {info['seam_frame']}, seam pose error "
                                                    f"{info['seam_pose_error']:.3f} rad")
     root_pos = ground_correction(root_pos, root_rot, dof)
-    hold = int(round(hold_s * fps))
+    hold = round(hold_s * fps)
     if hold:
         root_pos, root_rot, dof = (torch.cat([x, x[-1:].expand(hold, *x.shape[1:])]) for x in (root_pos, root_rot, dof))
     if mirror:

@@ -75,10 +75,6 @@ class KeyframeTaskConfig(BaseEnvConfig):
             raise ValueError(f"env.config.keyframe_steps={self.keyframe_steps}: need positive step offsets")
 
 
-def _tensors(state: ResetState) -> tuple[torch.Tensor, ...]:
-    return tuple(getattr(state, f.name) for f in fields(state))
-
-
 def motion_frame_reset_state(motion_lib, rest: ResetState, ground: torch.Tensor, clearance: float,
                              generator: torch.Generator | None = None) -> ResetState:
     """A random frame of a random clip, turned about the vertical to ``rest``'s heading and moved onto
@@ -162,8 +158,11 @@ class KeyframeTaskEnv(BaseEnv):
         clip = motion_frame_reset_state(self.motion_lib, rest, self.ground_height(rest.root_pos[:, :2]),
                                         0.5 * self.config.spawn_height_offset, self.generator)
         use_clip = torch.rand(m, device=self.device, generator=self.generator) < self.config.motion_init_prob
-        return ResetState(*(torch.where(use_clip.view(-1, *[1] * (a.dim() - 1)), a, b)
-                            for a, b in zip(_tensors(clip), _tensors(rest), strict=True)))
+        def pick(name: str) -> torch.Tensor:
+            a, b = getattr(clip, name), getattr(rest, name)
+            return torch.where(use_clip.view(-1, *[1] * (a.dim() - 1)), a, b)
+
+        return ResetState(**{f.name: pick(f.name) for f in fields(ResetState)})
 
     def on_reset(self, env_ids: torch.Tensor) -> None:
         self.history.fill(env_ids, self._self_obs_now()[env_ids])  # a fresh episode's past is its present

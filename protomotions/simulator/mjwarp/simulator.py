@@ -14,8 +14,9 @@ all worlds; constraint rows are capped per world at ``njmax``. MuJoCo on the CPU
 × 1,200 physics steps of random PD targets (they fall and thrash), found at most 19 contacts /
 76 rows per world on the plane (99th percentile 9 contacts) and 37 / 148 on a rough heightfield
 (99th percentile 21). Each condim-3 contact of the pyramidal cone takes 4 rows, hence the
-defaults below, ≈ 2.5× the worst case seen; on the H100 the steering env on complex terrain
-(4,096 worlds, falls on stairs) still overflowed 384 rows per world, so heightfields get 640 rows; :meth:`MjwarpSimulator.capacity_report` tells when
+defaults below, ≈ 2.5× the worst case seen. On the H100 the steering env on complex terrain
+(4,096 worlds, falls on stairs) still overflowed 384 rows per world, so heightfields get 640 rows.
+:meth:`MjwarpSimulator.capacity_report` tells when
 a run overflows them (contacts or rows past the limits are dropped, and the physics degrades).
 """
 
