@@ -8,7 +8,7 @@ from protomotions.builders import ConfigError, dataclass_from_config
 from protomotions.envs.masked_mimic.obs import PER_BODY, masked_target_obs_h
 from protomotions.envs.steering import SteeringEnv, SteeringEnvConfig, steering_keyframes, steering_reward
 from protomotions.envs.steering.commands import SteeringCommands
-from protomotions.envs.steering.keyframe_task import fill_conditionable
+from protomotions.envs.steering.keyframe_task import fill_conditionable, momentum_blend
 from protomotions.simulator.base import SimulatorConfig
 from protomotions.simulator.mujoco.simulator import MujocoSimulator
 from protomotions.terrain import TerrainConfig, build_terrain
@@ -111,6 +111,31 @@ def test_keyframes_lie_along_the_command_at_speed_times_offset():
     assert torch.allclose(pos[:, :, 0, :2], expected_xy, atol=1e-6)
     assert torch.allclose(pos[0, :, 0, 2], 0.1 * expected_xy[0, :, 0] + 0.95, atol=1e-6)
     assert torch.allclose(heading_angle(rot[0, :, 0]), torch.full((5,), math.atan2(0.8, 0.6)), atol=1e-5)
+
+
+def test_momentum_blend_hands_over_from_the_coasting_pelvis_to_the_task_keyframes():
+    offsets = torch.tensor([2, 6, 12, 20, 30]).float() * DT
+    root, vel = torch.tensor([[1.0, 2.0]]), torch.tensor([[1.5, 0.0]])
+    stop = root[:, None].expand(1, 5, 2)  # a stop command: every task keyframe on the pelvis
+    xy = momentum_blend(stop, root, vel, offsets, 0.3)
+    coast = root[:, None] + vel[:, None] * offsets[None, :, None]
+    w = torch.exp(-offsets / 0.3)
+    assert torch.allclose(xy, stop + (coast - stop) * w[None, :, None], atol=1e-6)
+    assert (xy[0, :, 0] > root[0, 0]).all() and torch.allclose(xy[0, :, 1], torch.full((5,), 2.0))
+    assert (w[1:] < w[:-1]).all() and w[-1] < 0.04  # the 1-s keyframe is (almost) the task's own
+    # a pelvis already moving as the task asks sees the task keyframes unchanged
+    assert torch.allclose(momentum_blend(coast, root, vel, offsets, 0.3), coast, atol=1e-6)
+
+
+def test_blended_expert_targets_keep_the_height_above_the_terrain():
+    env = make_env(n=2, terrain_type="complex", keyframe_blend_s=0.3)
+    env.reset()
+    raw, _ = env.pelvis_keyframes()
+    blended = env._blend_with_momentum(raw)
+    height = lambda p: p[:, :, 0, 2] - env.ground_height(p[:, :, 0, :2])  # noqa: E731
+    assert torch.allclose(height(blended), height(raw), atol=1e-5)
+    with pytest.raises(ValueError, match="keyframe_blend_s"):
+        SteeringEnvConfig(keyframe_blend_s=-0.1)
 
 
 def test_expert_obs_reads_speed_times_tau_for_a_character_facing_the_command():
