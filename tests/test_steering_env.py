@@ -132,7 +132,10 @@ def test_blended_expert_targets_keep_the_height_above_the_terrain():
     env.reset()
     raw, _ = env.pelvis_keyframes()
     blended = env._blend_with_momentum(raw)
-    height = lambda p: p[:, :, 0, 2] - env.ground_height(p[:, :, 0, :2])  # noqa: E731
+
+    def height(p):
+        return p[:, :, 0, 2] - env.ground_height(p[:, :, 0, :2])
+
     assert torch.allclose(height(blended), height(raw), atol=1e-5)
     with pytest.raises(ValueError, match="keyframe_blend_s"):
         SteeringEnvConfig(keyframe_blend_s=-0.1)
