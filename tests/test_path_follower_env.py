@@ -149,3 +149,22 @@ def test_config_yaml_has_every_field():
     assert dataclass_from_config(PathFollowerEnvConfig, cfg.env.config, "env.config") == PathFollowerEnvConfig()
     with pytest.raises(ValueError, match="start_speed_max"):
         PathFollowerEnvConfig(start_speed_max=3.0, max_speed=2.0)
+
+
+def test_pure_pursuit_keyframes_reach_the_path_point_one_second_ahead():
+    env = make_env(n=2, keyframe_turn_rate=1.5)
+    env.reset()
+    root = env.state.root_pos
+    heading = heading_angle(env.state.root_rot)
+    ahead = torch.stack([torch.cos(heading), torch.sin(heading)], -1)
+    t = torch.arange(env.paths.num_verts).float() * env.config.vertex_dt  # a straight 1 m/s path along the heading
+    env.paths.verts[:, :, :2] = root[:, None, :2] + ahead[:, None] * t[None, :, None]
+    env.paths.heading[:] = heading[:, None]
+    pos, rot = env.pelvis_keyframes()
+    horizon = float(env.keyframe_offsets[-1])
+    assert torch.allclose(pos[:, -1, 0, :2], root[:, :2] + ahead * horizon, atol=1e-3)
+    assert torch.allclose(heading_angle(rot[:, -1, 0]), heading, atol=1e-4)
+    # behind the pelvis, the keyframes first walk on, turning: the nearest one is still ahead
+    env.paths.verts[:, :, :2] = root[:, None, :2] - ahead[:, None] * t[None, :, None]
+    pos, _ = env.pelvis_keyframes()
+    assert ((pos[:, 0, 0, :2] - root[:, :2]) * ahead).sum(-1).min() > 0

@@ -8,7 +8,7 @@ from protomotions.builders import ConfigError, dataclass_from_config
 from protomotions.envs.masked_mimic.obs import PER_BODY, masked_target_obs_h
 from protomotions.envs.steering import SteeringEnv, SteeringEnvConfig, steering_keyframes, steering_reward
 from protomotions.envs.steering.commands import SteeringCommands
-from protomotions.envs.steering.keyframe_task import fill_conditionable, momentum_blend
+from protomotions.envs.steering.keyframe_task import fill_conditionable
 from protomotions.simulator.base import SimulatorConfig
 from protomotions.simulator.mujoco.simulator import MujocoSimulator
 from protomotions.terrain import TerrainConfig, build_terrain
@@ -113,32 +113,30 @@ def test_keyframes_lie_along_the_command_at_speed_times_offset():
     assert torch.allclose(heading_angle(rot[0, :, 0]), torch.full((5,), math.atan2(0.8, 0.6)), atol=1e-5)
 
 
-def test_momentum_blend_hands_over_from_the_coasting_pelvis_to_the_task_keyframes():
+def test_keyframes_turn_towards_the_command_on_an_arc_at_the_turn_rate():
     offsets = torch.tensor([2, 6, 12, 20, 30]).float() * DT
-    root, vel = torch.tensor([[1.0, 2.0]]), torch.tensor([[1.5, 0.0]])
-    stop = root[:, None].expand(1, 5, 2)  # a stop command: every task keyframe on the pelvis
-    xy = momentum_blend(stop, root, vel, offsets, 0.3)
-    coast = root[:, None] + vel[:, None] * offsets[None, :, None]
-    w = torch.exp(-offsets / 0.3)
-    assert torch.allclose(xy, stop + (coast - stop) * w[None, :, None], atol=1e-6)
-    assert (xy[0, :, 0] > root[0, 0]).all() and torch.allclose(xy[0, :, 1], torch.full((5,), 2.0))
-    assert (w[1:] < w[:-1]).all() and w[-1] < 0.04  # the 1-s keyframe is (almost) the task's own
-    # a pelvis already moving as the task asks sees the task keyframes unchanged
-    assert torch.allclose(momentum_blend(coast, root, vel, offsets, 0.3), coast, atol=1e-6)
+    root = torch.tensor([[0.0, 0.0, 0.95]])
+    left = torch.tensor([[0.0, 1.0]])  # the command points 90° left of the pelvis heading (+x)
 
+    def flat(xy):
+        return 0 * xy[..., 0]
 
-def test_blended_expert_targets_keep_the_height_above_the_terrain():
-    env = make_env(n=2, terrain_type="complex", keyframe_blend_s=0.3)
-    env.reset()
-    raw, _ = env.pelvis_keyframes()
-    blended = env._blend_with_momentum(raw)
-
-    def height(p):
-        return p[:, :, 0, 2] - env.ground_height(p[:, :, 0, :2])
-
-    assert torch.allclose(height(blended), height(raw), atol=1e-5)
-    with pytest.raises(ValueError, match="keyframe_blend_s"):
-        SteeringEnvConfig(keyframe_blend_s=-0.1)
+    pos, rot = steering_keyframes(root, left, torch.tensor([1.2]), offsets, flat, 0.95, torch.zeros(1), 1.5)
+    assert torch.allclose(heading_angle(rot[0, :, 0]), (1.5 * offsets).clamp(max=math.pi / 2), atol=1e-5)
+    xy = pos[0, :, 0, :2]
+    assert xy[0, 0] > 5 * xy[0, 1] > 0  # it starts off forwards, not sideways
+    steps = torch.cat([xy[:1], xy[1:] - xy[:-1]]).norm(dim=-1)
+    chords = torch.cat([offsets[:1], offsets[1:] - offsets[:-1]]) * 1.2
+    assert (steps <= chords + 1e-4).all() and (steps >= 0.97 * chords).all()  # the arc keeps the speed
+    # a command along the heading, or turn_rate 0, gives the straight keyframes
+    ahead = torch.tensor([[1.0, 0.0]])
+    straight, _ = steering_keyframes(root, ahead, torch.tensor([1.2]), offsets, flat, 0.95)
+    arc, _ = steering_keyframes(root, ahead, torch.tensor([1.2]), offsets, flat, 0.95, torch.zeros(1), 1.5)
+    assert torch.allclose(arc, straight, atol=1e-5)
+    unturned, _ = steering_keyframes(root, left, torch.tensor([1.2]), offsets, flat, 0.95, torch.zeros(1), 0.0)
+    assert torch.allclose(unturned[0, :, 0, 1], 1.2 * offsets, atol=1e-6)
+    with pytest.raises(ValueError, match="keyframe_turn_rate"):
+        SteeringEnvConfig(keyframe_turn_rate=-1.0)
 
 
 def test_expert_obs_reads_speed_times_tau_for_a_character_facing_the_command():

@@ -18,10 +18,12 @@ Termination: horizontal distance > ``fail_distance`` (2 m) after ``fail_grace_st
 steps, when ``enable_path_termination``; never during ``evaluate``. Distances are horizontal
 (the height has its own reward term), so a crouch never counts as "off the path".
 
-Goal engineering (``path_keyframes``): the pelvis keyframe at offset τ_k is the path point at
-t + τ_k, z = terrain(xy) + the path's pelvis height (the nominal height unless
-height-conditioned), rotation upright with yaw = the path tangent's heading; only the pelvis is
-visible, as in steering.
+Goal engineering (``pelvis_keyframes``): by default (``keyframe_turn_rate`` > 0) pure pursuit: the
+keyframes steer from the pelvis towards the path point 1 s ahead along an arc that turns at most
+``keyframe_turn_rate`` (``steering_keyframes``). With 0 (``path_keyframes``) the pelvis keyframe at
+offset τ_k is the path point at t + τ_k, z = terrain(xy) + the path's pelvis height (the nominal
+height unless height-conditioned), rotation upright with yaw = the path tangent's heading. Only the
+pelvis is visible, as in steering.
 
 Evaluation: error = horizontal pelvis ↔ path point distance at the current time, every step;
 success = never falls AND the error never exceeds ``eval_max_error`` (0.5 m).
@@ -37,8 +39,9 @@ import torch
 from protomotions.envs.path_follower.metrics import PathMetrics
 from protomotions.envs.path_follower.path_generator import PathGenerator
 from protomotions.envs.rewards import exp_kernel
+from protomotions.envs.steering.env import steering_keyframes
 from protomotions.envs.steering.keyframe_task import KeyframeTaskConfig, KeyframeTaskEnv
-from protomotions.utils.rotations import heading_quat_inverse, quat_rotate, yaw_quat
+from protomotions.utils.rotations import heading_angle, heading_quat_inverse, quat_rotate, yaw_quat
 
 
 @dataclass
@@ -69,6 +72,12 @@ class PathFollowerEnvConfig(KeyframeTaskConfig):
     """Terminate when the pelvis is farther (m, horizontal) from the current path point ..."""
     fail_grace_steps: int = 10
     """... after this many steps of the episode."""
+    keyframe_turn_rate: float = 1.5
+    """Goal engineering: 0 puts the keyframes on the path itself. > 0 (rad/s) steers instead towards the
+    path point at the last keyframe's time (pure pursuit): an arc that turns from the pelvis heading at
+    most this fast, at the speed that reaches that point (see ``steering_keyframes``). The v1 expert
+    alone (flat, 64 paths, seed 1234) fell on 86 % of paths with 0, 38 % with 1.5 and 53 % with 3.0,
+    but its mean distance to the path grew from 0.40 m to 0.85 m / 0.59 m: the student must close it."""
     eval_max_error: float = 0.5
     marker_horizon_s: float = 3.0
     """Markers show the path from now to now + this many seconds."""
@@ -150,8 +159,17 @@ class PathFollowerEnv(KeyframeTaskEnv):
         return {"path": rel_h[..., :2].reshape(self.num_envs, -1)}
 
     def pelvis_keyframes(self) -> tuple[torch.Tensor, torch.Tensor]:
+        c = self.config
         points, yaw = self.paths.sample(self.path_time[:, None] + self.keyframe_offsets[None])
-        return path_keyframes(points, yaw, self.ground_height)
+        if c.keyframe_turn_rate <= 0.0:
+            return path_keyframes(points, yaw, self.ground_height)
+        root = self.state.root_pos
+        to_goal = points[:, -1, :2] - root[:, :2]
+        distance = to_goal.norm(dim=-1).clamp_min(1e-6)
+        speed = (distance / self.keyframe_offsets[-1]).clamp(max=c.max_speed)
+        return steering_keyframes(root, to_goal / distance[:, None], speed, self.keyframe_offsets, self.ground_height,
+                                  c.nominal_pelvis_height, heading_angle(self.state.root_rot),
+                                  c.keyframe_turn_rate)
 
     def compute_reward(self):
         target = self.current_target()

@@ -50,11 +50,6 @@ class KeyframeTaskConfig(BaseEnvConfig):
     nominal_pelvis_height: float = 0.95
     """Pelvis height (m) above the terrain in the keyframes; the rest pose stands at
     smpl.default_root_height() ≈ 1.00 m, locomotion with bent knees ~5 cm lower."""
-    keyframe_blend_s: float = 0.0
-    """Time constant (s) of the hand-over from the pelvis' own momentum to the task's keyframes: the
-    keyframe at offset τ is task + (pelvis + v·τ − task)·exp(−τ / keyframe_blend_s) horizontally, v the
-    pelvis' current horizontal velocity. 0 keeps the raw task keyframes, which ask a walker to stop
-    or reverse within 2 control steps; the expert only ever saw momentum-consistent keyframes."""
     motion_init_prob: float = 0.8
     """Fraction of resets that start from a random frame of a ``motion_file`` clip (turned to a random
     heading and moved onto a spawn point, with the clip's velocities); the others, and all resets
@@ -76,8 +71,6 @@ class KeyframeTaskConfig(BaseEnvConfig):
                              f"keyframes; use one of {PELVIS_ONLY_MODES}")
         if not 0.0 <= self.motion_init_prob <= 1.0:
             raise ValueError(f"env.config.motion_init_prob={self.motion_init_prob}: need a probability in [0, 1]")
-        if self.keyframe_blend_s < 0.0:
-            raise ValueError(f"env.config.keyframe_blend_s={self.keyframe_blend_s}: need a time constant >= 0 (0 = off)")
         if not self.keyframe_steps or any(s <= 0 for s in self.keyframe_steps):
             raise ValueError(f"env.config.keyframe_steps={self.keyframe_steps}: need positive step offsets")
 
@@ -138,8 +131,6 @@ class KeyframeTaskEnv(BaseEnv):
         """The expert's masked keyframe obs (N, K · (6 · 20 + 2)) from the pelvis keyframes."""
         s = self.state
         pelvis_pos, pelvis_rot = self.pelvis_keyframes()
-        if self.config.keyframe_blend_s > 0.0:
-            pelvis_pos = self._blend_with_momentum(pelvis_pos)
         key_pos, key_rot = fill_conditionable(pelvis_pos, pelvis_rot)
         n, k = key_pos.shape[:2]
         m = self.masks
@@ -148,16 +139,6 @@ class KeyframeTaskEnv(BaseEnv):
             m.trans[:, None].expand(n, k, -1), m.rot[:, None].expand(n, k, -1), m.keyframes,
             self.keyframe_offsets[None].expand(n, k),
         )
-
-    def _blend_with_momentum(self, pelvis_pos: torch.Tensor) -> torch.Tensor:
-        """Pelvis keyframes (N, K, 1, 3) → the same, xy blended from the coasting pelvis into the task's
-        (``keyframe_blend_s``), keeping each keyframe's height above the terrain."""
-        s = self.state
-        key_xy = pelvis_pos[:, :, 0, :2]
-        height = pelvis_pos[:, :, 0, 2] - self.ground_height(key_xy)
-        xy = momentum_blend(key_xy, s.root_pos[:, :2], s.root_vel[:, :2], self.keyframe_offsets,
-                            self.config.keyframe_blend_s)
-        return torch.cat([xy, (self.ground_height(xy) + height)[..., None]], -1)[:, :, None]
 
     def task_observations(self) -> dict[str, torch.Tensor]:
         obs = dict(self.goal_observations())
@@ -246,15 +227,6 @@ class KeyframeTaskEnv(BaseEnv):
         results["eval/fall_rate"] = per_episode["fell"].mean().item()
         results["score"] = results["eval/success_rate"]
         return results
-
-
-def momentum_blend(key_xy: torch.Tensor, root_xy: torch.Tensor, root_vel_xy: torch.Tensor, offsets: torch.Tensor,
-                   time_constant: float) -> torch.Tensor:
-    """key_xy (N, K, 2) at offsets (K,) s → key + (root + v·τ − key)·exp(−τ / time_constant) (N, K, 2):
-    near keyframes follow where the pelvis coasts to, far ones the task's."""
-    coast = root_xy[:, None] + root_vel_xy[:, None] * offsets[None, :, None]
-    weight = torch.exp(-offsets / time_constant)[None, :, None]
-    return key_xy + (coast - key_xy) * weight
 
 
 def fill_conditionable(pelvis_pos: torch.Tensor, pelvis_rot: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
