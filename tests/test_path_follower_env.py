@@ -168,3 +168,13 @@ def test_pure_pursuit_keyframes_reach_the_path_point_one_second_ahead():
     env.paths.verts[:, :, :2] = root[:, None, :2] - ahead[:, None] * t[None, :, None]
     pos, _ = env.pelvis_keyframes()
     assert ((pos[:, 0, 0, :2] - root[:, :2]) * ahead).sum(-1).min() > 0
+
+
+def test_pure_pursuit_keeps_the_paths_pelvis_height_and_rejects_negative_rates():
+    env = make_env(n=2, keyframe_turn_rate=1.5, height_conditioned=True)
+    env.reset()
+    env.paths.verts[:, :, 2] = 0.7
+    pos, _ = env.pelvis_keyframes()
+    assert torch.allclose(pos[..., 0, 2] - env.ground_height(pos[..., 0, :2]), torch.full((2, 5), 0.7), atol=1e-5)
+    with pytest.raises(ValueError, match="keyframe_turn_rate"):
+        PathFollowerEnvConfig(keyframe_turn_rate=-0.5)

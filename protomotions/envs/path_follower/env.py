@@ -72,12 +72,6 @@ class PathFollowerEnvConfig(KeyframeTaskConfig):
     """Terminate when the pelvis is farther (m, horizontal) from the current path point ..."""
     fail_grace_steps: int = 10
     """... after this many steps of the episode."""
-    keyframe_turn_rate: float = 1.5
-    """Goal engineering: 0 puts the keyframes on the path itself. > 0 (rad/s) steers instead towards the
-    path point at the last keyframe's time (pure pursuit): an arc that turns from the pelvis heading at
-    most this fast, at the speed that reaches that point (see ``steering_keyframes``). The v1 expert
-    alone (flat, 64 paths, seed 1234) fell on 86 % of paths with 0, 38 % with 1.5 and 53 % with 3.0,
-    but its mean distance to the path grew from 0.40 m to 0.85 m / 0.59 m: the student must close it."""
     eval_max_error: float = 0.5
     marker_horizon_s: float = 3.0
     """Markers show the path from now to now + this many seconds."""
@@ -168,8 +162,7 @@ class PathFollowerEnv(KeyframeTaskEnv):
         distance = to_goal.norm(dim=-1).clamp_min(1e-6)
         speed = (distance / self.keyframe_offsets[-1]).clamp(max=c.max_speed)
         return steering_keyframes(root, to_goal / distance[:, None], speed, self.keyframe_offsets, self.ground_height,
-                                  c.nominal_pelvis_height, heading_angle(self.state.root_rot),
-                                  c.keyframe_turn_rate)
+                                  points[..., 2], heading_angle(self.state.root_rot), c.keyframe_turn_rate)
 
     def compute_reward(self):
         target = self.current_target()

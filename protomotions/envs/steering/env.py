@@ -18,8 +18,8 @@ pelvis target lies on an arc of speed s* whose direction turns from the pelvis h
 ``keyframe_turn_rate`` (1.5 rad/s) and then runs straight along d (with 0: xy = pelvis xy + d·s*·τ_k),
 z = terrain(xy) + nominal_pelvis_height, rotation = upright with yaw = the arc's direction, so the
 expert walks along d and turns to face it as a walker turns. Only the
-pelvis is visible (fixed mask "pelvis": translation + rotation on every keyframe); the other 5
-conditionable bodies are hidden and zero-filled.
+pelvis is visible (``conditioning``: its translation, or translation + rotation, on every keyframe);
+the other 5 conditionable bodies are hidden and zero-filled.
 
 Evaluation (``evaluate``, see ``keyframe_task.py``): per step, speed error |v·d − s*| and
 direction error angle(v, d) (only while s* ≥ 0.5 m/s), both ignored during the first second
@@ -70,11 +70,6 @@ class SteeringEnvConfig(KeyframeTaskConfig):
     eval_direction_min_speed: float = 0.5
     eval_max_speed_error: float = 0.3
     eval_max_direction_error_deg: float = 20.0
-    keyframe_turn_rate: float = 1.5
-    """Goal engineering: the keyframes' walking direction turns from the pelvis heading towards the
-    command at this rate (rad/s) along an arc; 0 = a straight line along the command at once. The v1
-    expert alone (flat, 64 episodes, seed 1234) fell in 53 % of episodes with 0, 25 % with 1.5 and
-    33 % with 3.0 (success 0.44, 0.50, 0.53); on complex terrain 1.5 did not change its falls (67 %)."""
     marker_arrow_scale: float = 0.5
     """Marker arrow length (m) per m/s of target speed."""
 
@@ -83,8 +78,6 @@ class SteeringEnvConfig(KeyframeTaskConfig):
         lo, hi = self.command_interval
         if not 0 < lo <= hi:
             raise ValueError(f"env.config.command_interval={self.command_interval}: need 0 < lo <= hi")
-        if self.keyframe_turn_rate < 0.0:
-            raise ValueError(f"env.config.keyframe_turn_rate={self.keyframe_turn_rate}: need a rate >= 0 rad/s (0 = off)")
         if not 0.0 <= self.min_speed <= self.max_speed:
             raise ValueError(f"env.config.min_speed={self.min_speed}, max_speed={self.max_speed}: need 0 <= min <= max")
 
@@ -98,11 +91,12 @@ def steering_reward(vel_xy: torch.Tensor, direction: torch.Tensor, speed: torch.
 
 
 def steering_keyframes(root_pos: torch.Tensor, direction: torch.Tensor, speed: torch.Tensor, offsets: torch.Tensor,
-                       ground_fn, pelvis_height: float, heading: torch.Tensor | None = None, turn_rate: float = 0.0):
+                       ground_fn, pelvis_height: float | torch.Tensor, heading: torch.Tensor | None = None,
+                       turn_rate: float = 0.0):
     """Pelvis keyframes along the command: key_pos (N, K, 1, 3), key_rot (N, K, 1, 4) xyzw, world frame.
 
-    root_pos (N, 3); direction (N, 2) unit; speed (N,); offsets (K,) seconds; ground_fn: xy (..., 2) → (...).
-    With ``heading`` (N,) (the pelvis' current yaw) and ``turn_rate`` > 0 (rad/s), the keyframes lie on
+    root_pos (N, 3); direction (N, 2) unit; speed (N,); offsets (K,) seconds; ground_fn: xy (..., 2) → (...);
+    pelvis_height: above the terrain, a float or (N, K). With ``heading`` (N,) (the pelvis' current yaw) and ``turn_rate`` > 0 (rad/s), the keyframes lie on
     an arc instead of a straight line: the walking direction turns from ``heading`` towards the command at
     most ``turn_rate`` (then runs straight), as a walker turns, instead of asking for a sidestep or a
     backwards walk at once. The arc is integrated with the midpoint rule on a grid of 64 steps
