@@ -51,6 +51,11 @@ VARIANTS = [
     ("02_01", "slow60", 0.6, 0.0, ["walk", "slow"]),
     ("02_02", "slow50", 0.5, 0.0, ["walk", "slow"]),
     ("16_34", "stand", 1.0, 2.0, ["walk", "stop", "stand"]),
+    # session 4: with arc keyframes, 10 of the v1 expert's 16 remaining steering falls came at commands
+    # below 0.5 m/s, so slower stops and turns
+    ("16_34", "slow60_stand", 0.6, 2.0, ["walk", "slow", "stop", "stand"]),
+    ("16_18", "slow60", 0.6, 0.0, ["walk", "turn", "slow"]),
+    ("16_57", "stand", 1.0, 2.0, ["run", "stop", "stand"]),
 ]
 WALK_CLIP = "02_01"  # 2.83 s straight walk, lengthened by one stitched gait cycle to ≥ 3 s
 
