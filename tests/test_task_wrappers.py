@@ -130,3 +130,41 @@ def test_shipped_task_agents_load_and_evaluate(task, monkeypatch):
         assert metrics["eval/action_mse_to_expert"] < 0.01  # the student stays close to its expert
     finally:
         result["env"].close()
+
+
+def test_residual_student_starts_as_its_expert():
+    """With prior_residual the untrained student decodes (almost) the expert's own action; without, it does not."""
+    import torch
+    from hydra import compose, initialize_config_dir
+
+    from protomotions.agents.masked_mimic.expert import load_expert
+    from protomotions.agents.masked_mimic_task.agent import expert_requirements
+    from protomotions.agents.masked_mimic_task.config import StudentNetworkConfig
+    from protomotions.agents.masked_mimic_task.model import TaskStudent
+    from protomotions.builders import build_env, build_simulator, build_terrain
+
+    with initialize_config_dir(config_dir=str(REPO / "protomotions" / "config"), version_base="1.3"):
+        cfg = compose("base", overrides=["+exp=masked_mimic/steering_training", "+robot=smpl", "+simulator=mujoco",
+                                         "num_envs=3"])
+    terrain = build_terrain(cfg)
+    env = build_env(cfg, build_simulator(cfg, terrain, device="cpu"), terrain)
+    try:
+        expert = load_expert(REPO / "data" / "pretrained_models" / "masked_mimic" / "smpl",
+                             expert_requirements(env, 64), "cpu")
+        obs = env.reset()
+        torch.manual_seed(0)
+        gaps = {}
+        with torch.no_grad():
+            expert_actions = expert.act(obs)
+            prior = expert.prior(obs)
+            for residual in (True, False):
+                student = TaskStudent(env.obs_spec, env.action_dim, StudentNetworkConfig(prior_residual=residual), 64,
+                                      expert)
+                out = student(obs, prior=prior)
+                gaps[residual] = (student.decode(expert.normalize(obs), out.mean) - expert_actions).abs().max().item()
+            assert (out.mean - prior[0]).abs().max() > 0.1  # the last one, the plain student, ignores the prior
+        assert gaps[True] < 0.05 < gaps[False]
+        with pytest.raises(ValueError, match="needs the expert's prior"):
+            TaskStudent(env.obs_spec, env.action_dim, StudentNetworkConfig(prior_residual=True), 64, expert)(obs)
+    finally:
+        env.close()

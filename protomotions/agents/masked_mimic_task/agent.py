@@ -65,9 +65,13 @@ class MaskedMimicTaskAgent(KLScheduled, PPOAgent):
     def _decode(self, obs, z):
         return self.module.decode(self.expert.normalize(obs), z)
 
+    def _prior(self, obs) -> tuple[torch.Tensor, torch.Tensor] | None:
+        """The expert's prior of the goal-engineered targets, when the student is a residual on it."""
+        return self.expert.prior(obs) if self.module.prior_residual else None
+
     @torch.no_grad()
     def act(self, obs: Mapping[str, torch.Tensor]):
-        out = self.module(self.normalize(obs))
+        out = self.module(self.normalize(obs), prior=self._prior(obs))
         noise = make_noise(self.config.vae.noise_type, tuple(out.mean.shape), self.device)
         z = out.mean if noise is None else out.mean + out.log_std.exp() * noise
         actions = self._decode(obs, z)
@@ -76,7 +80,7 @@ class MaskedMimicTaskAgent(KLScheduled, PPOAgent):
 
     @torch.no_grad()
     def act_deterministic(self, obs: Mapping[str, torch.Tensor]) -> torch.Tensor:
-        return self._decode(obs, self.module(self.normalize(obs)).mean)
+        return self._decode(obs, self.module(self.normalize(obs), prior=self._prior(obs)).mean)
 
     @torch.no_grad()
     def shape_rewards(self, obs, actions, rewards, extras):
@@ -95,11 +99,12 @@ class MaskedMimicTaskAgent(KLScheduled, PPOAgent):
     # ----------------------------------------------------------------- learning
     def compute_losses(self, batch: RolloutBatch) -> dict[str, torch.Tensor]:
         cfg = self.config
-        out, student_actions = self.model(self.normalize(batch.obs), self.expert.normalize(batch.obs))
+        mu_p, logvar_p = self.expert.prior(batch.obs)
+        out, student_actions = self.model(self.normalize(batch.obs), self.expert.normalize(batch.obs),
+                                          prior=(mu_p, logvar_p) if self.module.prior_residual else None)
         losses = self.ppo_losses(dataclasses.replace(batch, actions=batch.extras["latents"]), out)
         losses["actor_loss"] = cfg.ppo_coef * losses["actor_loss"]
         bc = (student_actions - batch.extras["expert_actions"]).square().mean()
-        mu_p, logvar_p = self.expert.prior(batch.obs)
         kld = gaussian_kl(out.mean, 2.0 * out.log_std, mu_p, logvar_p).mean()
         losses["model/bc_loss"] = cfg.bc_coef * bc
         losses["model/vae_kld_loss"] = self.kld_coeff * kld

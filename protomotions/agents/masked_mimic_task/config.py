@@ -25,6 +25,10 @@ class StudentNetworkConfig:
     decoder_units: list[int] = field(default_factory=lambda: [1024, 512])
     activation: str = "relu"
     optimizer: OptimizerConfig = field(default_factory=lambda: OptimizerConfig(lr=5e-5))
+    prior_residual: bool = False
+    """The encoder outputs a residual on the expert's prior N(μ_p, σ²_p) of the goal-engineered targets
+    (μ = μ_p + Δμ, log σ² = log σ²_p + Δ) instead of the latent itself, and starts at Δ ≈ 0: the untrained
+    student then acts as the expert does, and PPO corrects it. False (the v1 agents): the encoder alone."""
 
     def __post_init__(self) -> None:
         for key in ("encoder_obs_keys", "critic_obs_keys", "decoder_obs_keys", "encoder_units", "critic_units",

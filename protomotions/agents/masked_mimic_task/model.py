@@ -6,7 +6,9 @@
 
 The expert's decoder turns its prior latents into natural motion; starting from a copy, the
 student only has to learn *which* latent the task needs, and behavioural cloning keeps the
-decoder close to the expert's actions.
+decoder close to the expert's actions. With ``prior_residual`` the encoder's output is an offset
+on the expert's prior of the goal-engineered targets (μ_s = μ_p + Δμ, log σ²_s = log σ²_p + Δ),
+initialised near zero, so that training starts from the expert's own behaviour.
 """
 
 from __future__ import annotations
@@ -36,16 +38,28 @@ class TaskStudent(nn.Module):
         else:  # only for building an empty model before loading a checkpoint
             self.decoder_input = FlatObsInput(config.decoder_obs_keys, obs_spec)
             self.decoder = build_mlp(self.decoder_input.size + latent_dim, config.decoder_units, action_dim, config.activation)
-        with torch.no_grad():  # start near the prior's scale: small means, unit-ish spread
-            self.encoder.mu.weight.mul_(0.1)
+        self.prior_residual = bool(getattr(config, "prior_residual", False))
+        with torch.no_grad():
+            if self.prior_residual:  # Δ ≈ 0: the untrained student is the expert
+                for head in (self.encoder.mu, self.encoder.logvar):
+                    head.weight.mul_(0.01)
+                    head.bias.zero_()
+            else:  # start near the prior's scale: small means, unit-ish spread
+                self.encoder.mu.weight.mul_(0.1)
 
-    def forward(self, obs: Mapping[str, torch.Tensor], decoder_obs: Mapping[str, torch.Tensor] | None = None):
+    def forward(self, obs: Mapping[str, torch.Tensor], decoder_obs: Mapping[str, torch.Tensor] | None = None,
+                prior: tuple[torch.Tensor, torch.Tensor] | None = None):
         """The latent policy: PolicyOutput(mean (B, latent), log_std (B, latent), value (B,)).
 
         With ``decoder_obs`` (normalised for the decoder), also the decoded action of the mean
         latent (B, A), so that every trained parameter is used inside one forward (DDP).
+        ``prior`` = the expert's (μ_p, log σ²_p), required with ``prior_residual``.
         """
         mu, logvar = self.encoder(self.encoder_input(obs))
+        if self.prior_residual:
+            if prior is None:
+                raise ValueError("TaskStudent with prior_residual needs the expert's prior (μ_p, log σ²_p)")
+            mu, logvar = prior[0] + mu, (prior[1] + logvar).clamp(-10.0, 4.0)
         value = self.critic(self.critic_input(obs)).squeeze(-1)
         out = PolicyOutput(mu, 0.5 * logvar, value)
         if decoder_obs is None:
