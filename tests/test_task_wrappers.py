@@ -157,6 +157,7 @@ def test_residual_student_starts_as_its_expert():
         with torch.no_grad():
             expert_actions = expert.act(obs)
             prior = expert.prior(obs)
+            assert torch.allclose(expert.decode(obs, prior[0]), expert_actions)  # what the agent caches per step
             for residual in (True, False):
                 student = TaskStudent(env.obs_spec, env.action_dim, StudentNetworkConfig(prior_residual=residual), 64,
                                       expert)

@@ -55,6 +55,11 @@ class ExpertPolicy(nn.Module):
         return lat.mu_prior, lat.logvar_prior
 
     @torch.no_grad()
+    def decode(self, obs: Mapping[str, torch.Tensor], z: torch.Tensor) -> torch.Tensor:
+        """The action for latent ``z``; ``decode(obs, prior(obs)[0])`` equals ``act(obs)``."""
+        return self.model.decode(self.normalize(obs), z)
+
+    @torch.no_grad()
     def act(self, obs: Mapping[str, torch.Tensor], noise: torch.Tensor | None = None) -> torch.Tensor:
         norm = self.normalize(obs)
         lat = self.model.latents(norm, use_encoder=False)

@@ -65,22 +65,23 @@ class MaskedMimicTaskAgent(KLScheduled, PPOAgent):
     def _decode(self, obs, z):
         return self.module.decode(self.expert.normalize(obs), z)
 
-    def _prior(self, obs) -> tuple[torch.Tensor, torch.Tensor] | None:
-        """The expert's prior of the goal-engineered targets, when the student is a residual on it."""
-        return self.expert.prior(obs) if self.module.prior_residual else None
+    def _student(self, obs, prior: tuple[torch.Tensor, torch.Tensor]):
+        """The latent policy; ``prior`` (the expert's, of the goal-engineered targets) is used by a residual student."""
+        return self.module(self.normalize(obs), prior=prior if self.module.prior_residual else None)
 
     @torch.no_grad()
     def act(self, obs: Mapping[str, torch.Tensor]):
-        out = self.module(self.normalize(obs), prior=self._prior(obs))
+        prior = self.expert.prior(obs)  # once per step: the residual student's base and the expert's action
+        out = self._student(obs, prior)
         noise = make_noise(self.config.vae.noise_type, tuple(out.mean.shape), self.device)
         z = out.mean if noise is None else out.mean + out.log_std.exp() * noise
         actions = self._decode(obs, z)
-        self._step_cache = {"latents": z, "expert_actions": self.expert.act(obs)}
+        self._step_cache = {"latents": z, "expert_actions": self.expert.decode(obs, prior[0])}
         return actions, gaussian_log_prob(z, out.mean, out.log_std), out.value
 
     @torch.no_grad()
     def act_deterministic(self, obs: Mapping[str, torch.Tensor]) -> torch.Tensor:
-        return self._decode(obs, self.module(self.normalize(obs), prior=self._prior(obs)).mean)
+        return self._decode(obs, self._student(obs, self.expert.prior(obs)).mean)
 
     @torch.no_grad()
     def shape_rewards(self, obs, actions, rewards, extras):

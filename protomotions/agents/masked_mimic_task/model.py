@@ -38,7 +38,7 @@ class TaskStudent(nn.Module):
         else:  # only for building an empty model before loading a checkpoint
             self.decoder_input = FlatObsInput(config.decoder_obs_keys, obs_spec)
             self.decoder = build_mlp(self.decoder_input.size + latent_dim, config.decoder_units, action_dim, config.activation)
-        self.prior_residual = bool(getattr(config, "prior_residual", False))
+        self.prior_residual = bool(config.prior_residual)
         with torch.no_grad():
             if self.prior_residual:  # Δ ≈ 0: the untrained student is the expert
                 for head in (self.encoder.mu, self.encoder.logvar):
