@@ -169,3 +169,42 @@ def test_residual_student_starts_as_its_expert():
             TaskStudent(env.obs_spec, env.action_dim, StudentNetworkConfig(prior_residual=True), 64, expert)(obs)
     finally:
         env.close()
+
+
+@pytest.mark.parametrize("scale", [1.0, 3.0])
+def test_exploration_std_scale_widens_the_sampled_latents(scale):
+    """Rollouts draw z ~ N(μ, (k·σ)²) and report that log-probability; the student's own σ is unchanged."""
+    import math
+
+    import torch
+    from hydra import compose, initialize_config_dir
+    from lightning.fabric import Fabric
+
+    from protomotions.agents.masked_mimic_task.agent import MaskedMimicTaskAgent
+    from protomotions.agents.ppo.agent import gaussian_log_prob
+    from protomotions.builders import build_env, build_simulator, build_terrain
+
+    with initialize_config_dir(config_dir=str(REPO / "protomotions" / "config"), version_base="1.3"):
+        cfg = compose("base", overrides=[
+            "+exp=masked_mimic/steering_training", "+robot=smpl", "+simulator=mujoco", "num_envs=8",
+            f"agent.config.expert_model_path={REPO / 'data/pretrained_models/masked_mimic/smpl'}",
+            f"agent.config.exploration_std_scale={scale}"])
+    terrain = build_terrain(cfg)
+    env = build_env(cfg, build_simulator(cfg, terrain, device="cpu"), terrain)
+    try:
+        fabric = Fabric(accelerator="cpu", devices=1)
+        fabric.launch()
+        agent = MaskedMimicTaskAgent.from_run_config(cfg, fabric, env)
+        obs = env.reset()
+        torch.manual_seed(0)
+        _, log_prob, _ = agent.act(obs)
+        z = agent._step_cache["latents"]
+        with torch.no_grad():
+            out = agent._student(obs, agent.expert.prior(obs))
+        torch.testing.assert_close(log_prob, gaussian_log_prob(z, out.mean, out.log_std + math.log(scale)))
+        spread = ((z - out.mean) / out.log_std.exp()).std().item()  # 8 × 64 draws of k·ε
+        assert 0.85 * scale < spread < 1.15 * scale
+    finally:
+        env.close()
+    with pytest.raises(ValueError, match="exploration_std_scale"):
+        type(agent.config)(exploration_std_scale=0.0)

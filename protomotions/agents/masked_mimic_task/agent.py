@@ -13,6 +13,7 @@ Loss = ppo_coef · PPO(latent) + value + bc_coef · BC + kld_coeff · KL. The ag
 from __future__ import annotations
 
 import dataclasses
+import math
 from collections.abc import Mapping
 
 import torch
@@ -69,10 +70,14 @@ class MaskedMimicTaskAgent(KLScheduled, PPOAgent):
         """The latent policy; ``prior`` (the expert's, of the goal-engineered targets) is used by a residual student."""
         return self.module(self.normalize(obs), prior=prior if self.module.prior_residual else None)
 
+    def _exploring(self, out):
+        """The distribution that rollouts sample from and PPO scores: σ widened by ``exploration_std_scale``."""
+        return out._replace(log_std=out.log_std + math.log(self.config.exploration_std_scale))
+
     @torch.no_grad()
     def act(self, obs: Mapping[str, torch.Tensor]):
         prior = self.expert.prior(obs)  # once per step: the residual student's base and the expert's action
-        out = self._student(obs, prior)
+        out = self._exploring(self._student(obs, prior))
         noise = make_noise(self.config.vae.noise_type, tuple(out.mean.shape), self.device)
         z = out.mean if noise is None else out.mean + out.log_std.exp() * noise
         actions = self._decode(obs, z)
@@ -103,7 +108,7 @@ class MaskedMimicTaskAgent(KLScheduled, PPOAgent):
         mu_p, logvar_p = self.expert.prior(batch.obs)
         out, student_actions = self.model(self.normalize(batch.obs), self.expert.normalize(batch.obs),
                                           prior=(mu_p, logvar_p) if self.module.prior_residual else None)
-        losses = self.ppo_losses(dataclasses.replace(batch, actions=batch.extras["latents"]), out)
+        losses = self.ppo_losses(dataclasses.replace(batch, actions=batch.extras["latents"]), self._exploring(out))
         losses["actor_loss"] = cfg.ppo_coef * losses["actor_loss"]
         bc = (student_actions - batch.extras["expert_actions"]).square().mean()
         kld = gaussian_kl(out.mean, 2.0 * out.log_std, mu_p, logvar_p).mean()

@@ -79,8 +79,14 @@ class MaskedMimicTaskAgentConfig:
     motion_quality_weight: float = 0.5
     """Reward for agreeing with the expert: w · exp(−scale · mean‖a − a_expert‖²), logged as rewards/motion_quality."""
     motion_quality_scale: float = 2.0
+    exploration_std_scale: float = 1.0
+    """The latent policy samples (and PPO scores) z ~ N(μ, (k·σ)²) with k = this; the KL to the prior uses σ.
+    The expert's decoder barely reacts to latent noise of the prior's σ (tools/latent_authority.py), so
+    k > 1 widens the search without pushing the student's own σ away from the prior's."""
 
     def __post_init__(self) -> None:
+        if not self.exploration_std_scale > 0.0:
+            raise ValueError(f"agent.config.exploration_std_scale={self.exploration_std_scale}: must be > 0")
         self.model = build_nested(StudentModelSection, self.model, "agent.config.model")
         self.vae = build_nested(VAEConfig, self.vae, "agent.config.vae")
 
