@@ -21,6 +21,18 @@ def scalar_tags(run_dir):
     return set(acc.Tags()["scalars"])
 
 
+def task_env(*overrides: str):
+    """(cfg, env) of a composed run on the embedded MuJoCo default, built as train_agent.py does."""
+    from hydra import compose, initialize_config_dir
+
+    from protomotions.builders import build_env, build_simulator, build_terrain
+
+    with initialize_config_dir(config_dir=str(REPO / "protomotions" / "config"), version_base="1.3"):
+        cfg = compose("base", overrides=["+robot=smpl", "+simulator=mujoco", *overrides])
+    terrain = build_terrain(cfg)
+    return cfg, build_env(cfg, build_simulator(cfg, terrain, device="cpu"), terrain)
+
+
 def test_wrapper_builds_the_direct_command():
     args = train_parser("steering", "steering_training").parse_args(
         ["--experiment_name", "e", "--num_envs", "8", "--training_max_steps", "99", "--headless", "agent.config.batch_size=64"])
@@ -92,18 +104,13 @@ def test_shipped_expert_matches_the_task_envs(exp):
     """The committed expert package loads (sizes, robot, keyframes, obs spec) into both task envs, and its
     prior + decoder give finite PD targets for their observations."""
     import torch
-    from hydra import compose, initialize_config_dir
 
     from protomotions.agents.masked_mimic.expert import load_expert
     from protomotions.agents.masked_mimic_task.agent import expert_requirements
-    from protomotions.builders import build_env, build_simulator, build_terrain
 
     package = REPO / "data" / "pretrained_models" / "masked_mimic" / "smpl"
     assert (package / "MODEL_CARD.md").is_file() and (package / "last.ckpt").stat().st_size < 15e6
-    with initialize_config_dir(config_dir=str(REPO / "protomotions" / "config"), version_base="1.3"):
-        cfg = compose("base", overrides=[f"+exp=masked_mimic/{exp}", "+robot=smpl", "+simulator=mujoco", "num_envs=2"])
-    terrain = build_terrain(cfg)
-    env = build_env(cfg, build_simulator(cfg, terrain, device="cpu"), terrain)
+    _, env = task_env(f"+exp=masked_mimic/{exp}", "num_envs=2")
     try:
         expert = load_expert(package, expert_requirements(env, 64), "cpu")
         obs = env.reset()
@@ -135,19 +142,13 @@ def test_shipped_task_agents_load_and_evaluate(task, monkeypatch):
 def test_residual_student_starts_as_its_expert():
     """With prior_residual the untrained student decodes (almost) the expert's own action; without, it does not."""
     import torch
-    from hydra import compose, initialize_config_dir
 
     from protomotions.agents.masked_mimic.expert import load_expert
     from protomotions.agents.masked_mimic_task.agent import expert_requirements
     from protomotions.agents.masked_mimic_task.config import StudentNetworkConfig
     from protomotions.agents.masked_mimic_task.model import TaskStudent
-    from protomotions.builders import build_env, build_simulator, build_terrain
 
-    with initialize_config_dir(config_dir=str(REPO / "protomotions" / "config"), version_base="1.3"):
-        cfg = compose("base", overrides=["+exp=masked_mimic/steering_training", "+robot=smpl", "+simulator=mujoco",
-                                         "num_envs=3"])
-    terrain = build_terrain(cfg)
-    env = build_env(cfg, build_simulator(cfg, terrain, device="cpu"), terrain)
+    _, env = task_env("+exp=masked_mimic/steering_training", "num_envs=3")
     try:
         expert = load_expert(REPO / "data" / "pretrained_models" / "masked_mimic" / "smpl",
                              expert_requirements(env, 64), "cpu")
@@ -177,20 +178,14 @@ def test_exploration_std_scale_widens_the_sampled_latents(scale):
     import math
 
     import torch
-    from hydra import compose, initialize_config_dir
     from lightning.fabric import Fabric
 
     from protomotions.agents.masked_mimic_task.agent import MaskedMimicTaskAgent
     from protomotions.agents.ppo.agent import gaussian_log_prob
-    from protomotions.builders import build_env, build_simulator, build_terrain
 
-    with initialize_config_dir(config_dir=str(REPO / "protomotions" / "config"), version_base="1.3"):
-        cfg = compose("base", overrides=[
-            "+exp=masked_mimic/steering_training", "+robot=smpl", "+simulator=mujoco", "num_envs=8",
-            f"agent.config.expert_model_path={REPO / 'data/pretrained_models/masked_mimic/smpl'}",
-            f"agent.config.exploration_std_scale={scale}"])
-    terrain = build_terrain(cfg)
-    env = build_env(cfg, build_simulator(cfg, terrain, device="cpu"), terrain)
+    cfg, env = task_env("+exp=masked_mimic/steering_training", "num_envs=8",
+                        f"agent.config.expert_model_path={REPO / 'data/pretrained_models/masked_mimic/smpl'}",
+                        f"agent.config.exploration_std_scale={scale}")
     try:
         fabric = Fabric(accelerator="cpu", devices=1)
         fabric.launch()
