@@ -203,3 +203,41 @@ def test_exploration_std_scale_widens_the_sampled_latents(scale):
         env.close()
     with pytest.raises(ValueError, match="exploration_std_scale"):
         type(agent.config)(exploration_std_scale=0.0)
+
+
+def test_action_space_policy_is_reparameterised_on_the_rollout_noise():
+    """policy_space=action: the update recomputes the rollout's log-probabilities exactly (ratio 1 before any
+    step), given the stored latent noise, and PPO's gradient reaches the decoder, which latent-space PPO cannot."""
+    import torch
+    from lightning.fabric import Fabric
+
+    from protomotions.agents.masked_mimic_task.agent import MaskedMimicTaskAgent
+    from protomotions.agents.ppo.agent import gaussian_log_prob
+
+    cfg, env = task_env("+exp=masked_mimic/steering_training", "num_envs=8",
+                        f"agent.config.expert_model_path={REPO / 'data/pretrained_models/masked_mimic/smpl'}",
+                        "agent.config.policy_space=action", "agent.config.exploration_std_scale=2.0")
+    try:
+        fabric = Fabric(accelerator="cpu", devices=1)
+        fabric.launch()
+        agent = MaskedMimicTaskAgent.from_run_config(cfg, fabric, env)
+        obs = env.reset()
+        torch.manual_seed(0)
+        actions, log_prob, _ = agent.act(obs)
+        noise = agent._step_cache["latent_noise"]
+        assert noise.abs().sum() > 0  # "normal" latent noise in training
+        prior = agent.expert.prior(obs)
+        out, mean_actions, sampled_actions = agent.model(agent.normalize(obs), agent.expert.normalize(obs), prior=prior,
+                                                         latent_noise=noise, noise_scale=2.0)
+        log_std = torch.full_like(actions, cfg.agent.config.action_log_std)
+        torch.testing.assert_close(gaussian_log_prob(actions, sampled_actions, log_std), log_prob, rtol=1e-5, atol=1e-3)
+        spread = ((actions - sampled_actions) / log_std.exp()).std().item()
+        assert 0.9 < spread < 1.1
+        # The surrogate -(ratio · A) with A = 1: its gradient must reach the decoder.
+        (-(gaussian_log_prob(actions, sampled_actions, log_std) - log_prob).exp().sum()).backward()
+        assert any(p.grad is not None and p.grad.abs().sum() > 0 for p in agent.module.decoder.parameters())
+        assert not torch.equal(mean_actions, sampled_actions)
+    finally:
+        env.close()
+    with pytest.raises(ValueError, match="policy_space"):
+        type(agent.config)(policy_space="joint")

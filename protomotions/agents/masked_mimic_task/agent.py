@@ -7,7 +7,9 @@ command (goal engineering), which gives, on every visited state:
 - the expert's action → behavioural cloning of the decoder output, and a motion-quality reward
   exp(−scale · mean‖a − a_expert‖²) added to the task reward (``rewards/motion_quality``);
 - the expert's prior N(μ_p, σ_p²) → KL(student ‖ prior) weighted by ``kld_coeff(epoch)``.
-Loss = ppo_coef · PPO(latent) + value + bc_coef · BC + kld_coeff · KL. The agent never knows the task.
+Loss = ppo_coef · PPO + value + bc_coef · BC + kld_coeff · KL. PPO's policy is the latent Gaussian
+(``policy_space: latent``) or a fixed-σ Gaussian around the decoded action, given the rollout's
+latent noise (``policy_space: action``). The agent never knows the task.
 """
 
 from __future__ import annotations
@@ -24,6 +26,7 @@ from protomotions.agents.masked_mimic.model import gaussian_kl, make_noise
 from protomotions.agents.masked_mimic_task.config import MaskedMimicTaskAgentConfig
 from protomotions.agents.masked_mimic_task.model import TaskStudent
 from protomotions.agents.ppo.agent import PPOAgent, gaussian_log_prob
+from protomotions.agents.ppo.model import PolicyOutput
 from protomotions.agents.ppo.config import to_plain
 from protomotions.agents.ppo.storage import RolloutBatch
 
@@ -60,7 +63,15 @@ class MaskedMimicTaskAgent(KLScheduled, PPOAgent):
         return TaskStudent(self.obs_spec, self.action_dim, cfg.model.config, cfg.vae.latent_dim, self.expert).to(self.device)
 
     def extra_storage_fields(self) -> dict[str, tuple[int, ...]]:
-        return {"latents": (self.config.vae.latent_dim,), "expert_actions": (self.action_dim,)}
+        latent = (self.config.vae.latent_dim,)
+        return {"latents": latent, "latent_noise": latent, "expert_actions": (self.action_dim,)}
+
+    @property
+    def acts_in_action_space(self) -> bool:
+        return self.config.policy_space == "action"
+
+    def _action_distribution(self, mean: torch.Tensor, value: torch.Tensor) -> PolicyOutput:
+        return PolicyOutput(mean, torch.full_like(mean, self.config.action_log_std), value)
 
     # ----------------------------------------------------------------- acting
     def _decode(self, obs, z):
@@ -81,7 +92,12 @@ class MaskedMimicTaskAgent(KLScheduled, PPOAgent):
         noise = make_noise(self.config.vae.noise_type, tuple(out.mean.shape), self.device)
         z = out.mean if noise is None else out.mean + out.log_std.exp() * noise
         actions = self._decode(obs, z)
-        self._step_cache = {"latents": z, "expert_actions": self.expert.decode(obs, prior[0])}
+        self._step_cache = {"latents": z, "latent_noise": torch.zeros_like(z) if noise is None else noise,
+                            "expert_actions": self.expert.decode(obs, prior[0])}
+        if self.acts_in_action_space:
+            policy = self._action_distribution(actions, out.value)
+            actions = actions + policy.log_std.exp() * torch.randn_like(actions)
+            return actions, gaussian_log_prob(actions, policy.mean, policy.log_std), out.value
         return actions, gaussian_log_prob(z, out.mean, out.log_std), out.value
 
     @torch.no_grad()
@@ -106,9 +122,15 @@ class MaskedMimicTaskAgent(KLScheduled, PPOAgent):
     def compute_losses(self, batch: RolloutBatch) -> dict[str, torch.Tensor]:
         cfg = self.config
         mu_p, logvar_p = self.expert.prior(batch.obs)
-        out, student_actions = self.model(self.normalize(batch.obs), self.expert.normalize(batch.obs),
-                                          prior=(mu_p, logvar_p) if self.module.prior_residual else None)
-        losses = self.ppo_losses(dataclasses.replace(batch, actions=batch.extras["latents"]), self._exploring(out))
+        prior = (mu_p, logvar_p) if self.module.prior_residual else None
+        if self.acts_in_action_space:  # the rollout's latent noise is held fixed: a reparameterised policy
+            out, student_actions, sampled_actions = self.model(
+                self.normalize(batch.obs), self.expert.normalize(batch.obs), prior=prior,
+                latent_noise=batch.extras["latent_noise"], noise_scale=cfg.exploration_std_scale)
+            losses = self.ppo_losses(batch, self._action_distribution(sampled_actions, out.value))
+        else:
+            out, student_actions = self.model(self.normalize(batch.obs), self.expert.normalize(batch.obs), prior=prior)
+            losses = self.ppo_losses(dataclasses.replace(batch, actions=batch.extras["latents"]), self._exploring(out))
         losses["actor_loss"] = cfg.ppo_coef * losses["actor_loss"]
         bc = (student_actions - batch.extras["expert_actions"]).square().mean()
         kld = gaussian_kl(out.mean, 2.0 * out.log_std, mu_p, logvar_p).mean()

@@ -13,6 +13,8 @@ from dataclasses import asdict, dataclass, field
 from protomotions.agents.masked_mimic.config import VAEConfig
 from protomotions.agents.ppo.config import OptimizerConfig, build_nested, to_plain
 
+POLICY_SPACES = ("latent", "action")
+
 
 @dataclass
 class StudentNetworkConfig:
@@ -84,7 +86,17 @@ class MaskedMimicTaskAgentConfig:
     The expert's decoder barely reacts to latent noise of the prior's σ (tools/latent_authority.py), so
     k > 1 widens the search without pushing the student's own σ away from the prior's."""
 
+    policy_space: str = "latent"
+    """What PPO's policy distribution is over. "latent": z ~ N(μ, (kσ)²) and the decoder is trained by BC
+    alone (the v1/v2 agents). "action": a ~ N(D(s, z), exp(action_log_std)²) with the latent noise ε of
+    the rollout held fixed, so that PPO's gradient reaches the encoder through the decoder and the decoder
+    itself, while BC and the KL keep both near the expert."""
+    action_log_std: float = -2.9
+    """Log standard deviation of the action noise with policy_space="action" (fixed; the tracker's value)."""
+
     def __post_init__(self) -> None:
+        if self.policy_space not in POLICY_SPACES:
+            raise ValueError(f"agent.config.policy_space={self.policy_space!r}: use one of {POLICY_SPACES}")
         if not self.exploration_std_scale > 0.0:
             raise ValueError(f"agent.config.exploration_std_scale={self.exploration_std_scale}: must be > 0")
         self.model = build_nested(StudentModelSection, self.model, "agent.config.model")

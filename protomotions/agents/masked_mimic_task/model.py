@@ -48,12 +48,14 @@ class TaskStudent(nn.Module):
                 self.encoder.mu.weight.mul_(0.1)
 
     def forward(self, obs: Mapping[str, torch.Tensor], decoder_obs: Mapping[str, torch.Tensor] | None = None,
-                prior: tuple[torch.Tensor, torch.Tensor] | None = None):
+                prior: tuple[torch.Tensor, torch.Tensor] | None = None, latent_noise: torch.Tensor | None = None,
+                noise_scale: float = 1.0):
         """The latent policy: PolicyOutput(mean (B, latent), log_std (B, latent), value (B,)).
 
         With ``decoder_obs`` (normalised for the decoder), also the decoded action of the mean
-        latent (B, A), so that every trained parameter is used inside one forward (DDP).
-        ``prior`` = the expert's (μ_p, log σ²_p), required with ``prior_residual``.
+        latent (B, A), so that every trained parameter is used inside one forward (DDP); with
+        ``latent_noise`` ε (B, latent) as well, a third output: the action decoded from the sampled
+        latent μ + noise_scale·σ·ε. ``prior`` = the expert's (μ_p, log σ²_p), required with ``prior_residual``.
         """
         mu, logvar = self.encoder(self.encoder_input(obs))
         if self.prior_residual:
@@ -64,7 +66,11 @@ class TaskStudent(nn.Module):
         out = PolicyOutput(mu, 0.5 * logvar, value)
         if decoder_obs is None:
             return out
-        return out, self.decode(decoder_obs, mu)
+        if latent_noise is None:
+            return out, self.decode(decoder_obs, mu)
+        sampled = mu + noise_scale * out.log_std.exp() * latent_noise
+        both = self.decode({k: torch.cat([v, v]) for k, v in decoder_obs.items()}, torch.cat([mu, sampled]))
+        return out, *both.chunk(2)
 
     def value(self, obs: Mapping[str, torch.Tensor]) -> torch.Tensor:
         return self.critic(self.critic_input(obs)).squeeze(-1)
