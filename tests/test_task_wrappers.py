@@ -185,7 +185,7 @@ def test_exploration_std_scale_widens_the_sampled_latents(scale):
 
     cfg, env = task_env("+exp=masked_mimic/steering_training", "num_envs=8",
                         f"agent.config.expert_model_path={REPO / 'data/pretrained_models/masked_mimic/smpl'}",
-                        f"agent.config.exploration_std_scale={scale}")
+                        f"agent.config.exploration_std_scale={scale}", "agent.config.policy_space=latent")
     try:
         fabric = Fabric(accelerator="cpu", devices=1)
         fabric.launch()
