@@ -1,5 +1,6 @@
 """The user guide's three ways to run a task agent, end to end on CPU with a tiny expert trained here."""
 
+import contextlib
 import glob
 import json
 import subprocess
@@ -31,6 +32,23 @@ def task_env(*overrides: str):
         cfg = compose("base", overrides=["+robot=smpl", "+simulator=mujoco", *overrides])
     terrain = build_terrain(cfg)
     return cfg, build_env(cfg, build_simulator(cfg, terrain, device="cpu"), terrain)
+
+
+@contextlib.contextmanager
+def shipped_expert_agent(*overrides: str):
+    """A steering task agent on the shipped expert (8 CPU envs) and its env, built as train_agent.py does."""
+    from lightning.fabric import Fabric
+
+    from protomotions.agents.masked_mimic_task.agent import MaskedMimicTaskAgent
+
+    cfg, env = task_env("+exp=masked_mimic/steering_training", "num_envs=8",
+                        f"agent.config.expert_model_path={REPO / 'data/pretrained_models/masked_mimic/smpl'}", *overrides)
+    try:
+        fabric = Fabric(accelerator="cpu", devices=1)
+        fabric.launch()
+        yield cfg, env, MaskedMimicTaskAgent.from_run_config(cfg, fabric, env)
+    finally:
+        env.close()
 
 
 def test_wrapper_builds_the_direct_command():
@@ -178,18 +196,11 @@ def test_exploration_std_scale_widens_the_sampled_latents(scale):
     import math
 
     import torch
-    from lightning.fabric import Fabric
 
-    from protomotions.agents.masked_mimic_task.agent import MaskedMimicTaskAgent
     from protomotions.agents.ppo.agent import gaussian_log_prob
 
-    cfg, env = task_env("+exp=masked_mimic/steering_training", "num_envs=8",
-                        f"agent.config.expert_model_path={REPO / 'data/pretrained_models/masked_mimic/smpl'}",
-                        f"agent.config.exploration_std_scale={scale}", "agent.config.policy_space=latent")
-    try:
-        fabric = Fabric(accelerator="cpu", devices=1)
-        fabric.launch()
-        agent = MaskedMimicTaskAgent.from_run_config(cfg, fabric, env)
+    with shipped_expert_agent(f"agent.config.exploration_std_scale={scale}", "agent.config.policy_space=latent") as (
+            _, env, agent):
         obs = env.reset()
         torch.manual_seed(0)
         _, log_prob, _ = agent.act(obs)
@@ -199,8 +210,6 @@ def test_exploration_std_scale_widens_the_sampled_latents(scale):
         torch.testing.assert_close(log_prob, gaussian_log_prob(z, out.mean, out.log_std + math.log(scale)))
         spread = ((z - out.mean) / out.log_std.exp()).std().item()  # 8 × 64 draws of k·ε
         assert 0.85 * scale < spread < 1.15 * scale
-    finally:
-        env.close()
     with pytest.raises(ValueError, match="exploration_std_scale"):
         type(agent.config)(exploration_std_scale=0.0)
 
@@ -209,25 +218,18 @@ def test_action_space_policy_is_reparameterised_on_the_rollout_noise():
     """policy_space=action: the update recomputes the rollout's log-probabilities exactly (ratio 1 before any
     step), given the stored latent noise, and PPO's gradient reaches the decoder, which latent-space PPO cannot."""
     import torch
-    from lightning.fabric import Fabric
 
-    from protomotions.agents.masked_mimic_task.agent import MaskedMimicTaskAgent
     from protomotions.agents.ppo.agent import gaussian_log_prob
 
-    cfg, env = task_env("+exp=masked_mimic/steering_training", "num_envs=8",
-                        f"agent.config.expert_model_path={REPO / 'data/pretrained_models/masked_mimic/smpl'}",
-                        "agent.config.policy_space=action", "agent.config.exploration_std_scale=2.0")
-    try:
-        fabric = Fabric(accelerator="cpu", devices=1)
-        fabric.launch()
-        agent = MaskedMimicTaskAgent.from_run_config(cfg, fabric, env)
+    with shipped_expert_agent("agent.config.policy_space=action", "agent.config.exploration_std_scale=2.0") as (
+            cfg, env, agent):
         obs = env.reset()
         torch.manual_seed(0)
         actions, log_prob, _ = agent.act(obs)
         noise = agent._step_cache["latent_noise"]
         assert noise.abs().sum() > 0  # "normal" latent noise in training
         prior = agent.expert.prior(obs)
-        out, mean_actions, sampled_actions = agent.model(agent.normalize(obs), agent.expert.normalize(obs), prior=prior,
+        _, mean_actions, sampled_actions = agent.model(agent.normalize(obs), agent.expert.normalize(obs), prior=prior,
                                                          latent_noise=noise, noise_scale=2.0)
         log_std = torch.full_like(actions, cfg.agent.config.action_log_std)
         torch.testing.assert_close(gaussian_log_prob(actions, sampled_actions, log_std), log_prob, rtol=1e-5, atol=1e-3)
@@ -237,7 +239,5 @@ def test_action_space_policy_is_reparameterised_on_the_rollout_noise():
         (-(gaussian_log_prob(actions, sampled_actions, log_std) - log_prob).exp().sum()).backward()
         assert any(p.grad is not None and p.grad.abs().sum() > 0 for p in agent.module.decoder.parameters())
         assert not torch.equal(mean_actions, sampled_actions)
-    finally:
-        env.close()
     with pytest.raises(ValueError, match="policy_space"):
         type(agent.config)(policy_space="joint")

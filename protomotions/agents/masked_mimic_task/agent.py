@@ -26,8 +26,8 @@ from protomotions.agents.masked_mimic.model import gaussian_kl, make_noise
 from protomotions.agents.masked_mimic_task.config import MaskedMimicTaskAgentConfig
 from protomotions.agents.masked_mimic_task.model import TaskStudent
 from protomotions.agents.ppo.agent import PPOAgent, gaussian_log_prob
-from protomotions.agents.ppo.model import PolicyOutput
 from protomotions.agents.ppo.config import to_plain
+from protomotions.agents.ppo.model import PolicyOutput
 from protomotions.agents.ppo.storage import RolloutBatch
 
 
