@@ -7,7 +7,13 @@ import torch
 
 from protomotions.envs.markers import add_markers
 from protomotions.envs.path_follower.metrics import PathMetrics
-from protomotions.envs.quality import QualityMetrics, rest_origin_heights, third_difference
+from protomotions.envs.quality import (
+    FOOT_IDS,
+    QualityMetrics,
+    reference_quality,
+    rest_origin_heights,
+    third_difference,
+)
 from protomotions.envs.steering.metrics import SteeringMetrics, steering_errors
 from protomotions.robot import smpl
 
@@ -76,6 +82,21 @@ def test_foot_skate_counts_only_feet_in_contact():
         q.update(pos, vel, forces, torch.zeros(2, 4), torch.zeros(2, 3), torch.ones(2, dtype=torch.bool))
     skate = q.episode_values()["foot_skate_mps"]
     assert skate[0] == pytest.approx(0.2) and skate[1] == pytest.approx((0.1 + 0.3 + 5.0) / 3)
+
+
+def test_reference_foot_skate_of_a_real_clip_follows_its_foot_velocities():
+    """The clips' own skate (the quality target's yardstick): small for mocap, 0 when the feet's horizontal
+    velocities are zeroed, doubled when they are doubled (the contacts, from heights alone, stay the same)."""
+    from protomotions.motion.motion_lib import MotionLib
+    from tests.conftest import REPO
+
+    lib = MotionLib(REPO / "data" / "motions" / "cmu_02_01.npy")
+    base = reference_quality(lib)
+    assert base["clips"] == 1 and 0.01 < base["foot_skate_mps"] < 0.3 and base["joint_jerk"] > 0
+    lib.flat["body_vel"][:, FOOT_IDS, :2] *= 2.0
+    assert reference_quality(lib)["foot_skate_mps"] == pytest.approx(2.0 * base["foot_skate_mps"], rel=1e-4)
+    lib.flat["body_vel"][:, FOOT_IDS, :2] = 0.0
+    assert reference_quality(lib)["foot_skate_mps"] == 0.0
 
 
 def test_joint_jerk_of_a_cubic_and_a_constant():

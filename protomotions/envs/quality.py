@@ -95,3 +95,39 @@ class QualityMetrics:
             "foot_skate_mps": self.skate_sum / self.contact_count.clamp(min=1.0),
             "joint_jerk": self.jerk_sum / self.jerk_count.clamp(min=1.0),
         }
+
+
+def reference_quality(motion_lib, dt: float = 1.0 / 30.0, contact_height: float = 0.03) -> dict[str, float]:
+    """Foot skating and joint jerk of the motion clips themselves, played at ``dt`` on flat ground.
+
+    The same accumulator as the task evaluations, with the height test alone for contact (a clip
+    has no contact forces): the yardstick of the motion-quality target ("foot skate ≤ 1.5× the
+    clips' own"). Clips are weighted by their number of contact samples (skate) and steps (jerk).
+    """
+    ids = torch.arange(motion_lib.num_motions, device=motion_lib.device)
+    lengths = motion_lib.motion_lengths
+    metrics = QualityMetrics(len(ids), motion_lib.flat["dof_pos"].shape[1], dt, motion_lib.device,
+                             contact_force=float("inf"), contact_height=contact_height)
+    no_force = torch.zeros(len(ids), len(FOOT_IDS), 3, device=motion_lib.device)
+    for step in range(int(float(lengths.max()) / dt) + 1):
+        t = torch.full_like(lengths, step * dt)
+        state = motion_lib.get_state(ids, t)
+        pos = state.body_pos[:, FOOT_IDS]
+        metrics.update(pos, state.body_vel[:, FOOT_IDS], no_force, torch.zeros_like(pos[..., 0]), state.dof_pos,
+                       alive=t <= lengths)
+    return {
+        "foot_skate_mps": float(metrics.skate_sum.sum() / metrics.contact_count.sum().clamp(min=1.0)),
+        "joint_jerk": float(metrics.jerk_sum.sum() / metrics.jerk_count.sum().clamp(min=1.0)),
+        "clips": len(ids),
+    }
+
+
+if __name__ == "__main__":
+    import argparse
+    import json
+
+    from protomotions.motion.motion_lib import MotionLib
+
+    parser = argparse.ArgumentParser(description="Foot skating and joint jerk of motion clips (one JSON line).")
+    parser.add_argument("--motion_file", default="data/motions/locomotion.yaml")
+    print(json.dumps(reference_quality(MotionLib(parser.parse_args().motion_file))))
