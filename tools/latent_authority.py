@@ -3,7 +3,7 @@
 A task student acts through the expert's latent space; if moving the latent by the prior's own
 spread barely changes the decoded action, PPO exploring with that spread sees almost no signal.
 
-    python tools/latent_authority.py --expert data/pretrained_models/masked_mimic/smpl_e351 [--exp steering_training]
+    python tools/latent_authority.py --expert data/pretrained_models/masked_mimic/smpl [--exp steering_training]
 
 Rolls the expert for --warmup steps from reset, then prints the action change (RMS over envs and
 DoF) for latent offsets of k·σ_p, for the latent set to zero, and for another env's prior mean.
