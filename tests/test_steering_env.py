@@ -99,6 +99,9 @@ def test_reward_values_for_known_velocities():
     assert r[1] == pytest.approx(math.exp(-0.25 * 1.1), rel=1e-6)
     assert r[2] == 0.0  # opposite
     assert r[3] == pytest.approx(1.0)  # standing still on a stop command
+    # a sharper kernel: 0.5 m/s too slow costs exp(−2·0.25) instead of exp(−0.25·0.25)
+    slow = steering_reward(torch.tensor([[1.0, 0.0]]), d[:1], torch.tensor([1.5]), scale=2.0)
+    assert slow.item() == pytest.approx(math.exp(-0.5), rel=1e-6)
 
 
 def test_keyframes_lie_along_the_command_at_speed_times_offset():

@@ -72,6 +72,10 @@ class SteeringEnvConfig(KeyframeTaskConfig):
     eval_max_direction_error_deg: float = 20.0
     marker_arrow_scale: float = 0.5
     """Marker arrow length (m) per m/s of target speed."""
+    reward_speed_scale: float = 0.25
+    """k of the reward exp(−k·[(s* − v·d)² + 0.1·‖v_⊥‖²]); 0.25 as in ProtoMotions. It is flat: a speed error of
+    0.5 m/s still earns 0.94, so the v3 agent learned to walk 0.5-0.6 m/s slower than commands of 1.25-2 m/s
+    (tools/steering_speed_profile.py); 2.0 makes that error cost 0.39."""
 
     def __post_init__(self) -> None:
         super().__post_init__()
@@ -82,12 +86,13 @@ class SteeringEnvConfig(KeyframeTaskConfig):
             raise ValueError(f"env.config.min_speed={self.min_speed}, max_speed={self.max_speed}: need 0 <= min <= max")
 
 
-def steering_reward(vel_xy: torch.Tensor, direction: torch.Tensor, speed: torch.Tensor) -> torch.Tensor:
-    """exp(−0.25·[(s* − v·d)² + 0.1·‖v − (v·d)d‖²]), 0 where v·d < 0. vel_xy, direction (N, 2); speed (N,)."""
+def steering_reward(vel_xy: torch.Tensor, direction: torch.Tensor, speed: torch.Tensor,
+                    scale: float = 0.25) -> torch.Tensor:
+    """exp(−scale·[(s* − v·d)² + 0.1·‖v − (v·d)d‖²]), 0 where v·d < 0. vel_xy, direction (N, 2); speed (N,)."""
     along = (vel_xy * direction).sum(-1)
     perp = vel_xy - along[:, None] * direction
     sq = (speed - along).square() + 0.1 * perp.square().sum(-1)
-    return torch.where(along < 0, torch.zeros_like(along), exp_kernel(sq, 0.25))
+    return torch.where(along < 0, torch.zeros_like(along), exp_kernel(sq, scale))
 
 
 def steering_keyframes(root_pos: torch.Tensor, direction: torch.Tensor, speed: torch.Tensor, offsets: torch.Tensor,
@@ -170,7 +175,8 @@ class SteeringEnv(KeyframeTaskEnv):
                                   heading_angle(self.state.root_rot), self.config.keyframe_turn_rate)
 
     def compute_reward(self):
-        r = steering_reward(self.state.root_vel[:, :2], self.acted_direction, self.acted_speed)
+        r = steering_reward(self.state.root_vel[:, :2], self.acted_direction, self.acted_speed,
+                            self.config.reward_speed_scale)
         return r, {"steering_reward": r}
 
     # --- evaluation ----------------------------------------------------------------------------
