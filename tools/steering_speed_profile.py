@@ -39,6 +39,7 @@ def main() -> None:
         counted = alive & (env.acted_age > grace)
         samples.append(torch.stack([env.acted_speed, along - env.acted_speed], -1)[counted].cpu())
 
+    # the evaluation loop lives in the env: wrap its per-step record hook rather than copying the loop
     SteeringEnv._eval_record = recording
     try:
         result = evaluate_task_checkpoint(args.checkpoint, args.num_episodes, terrain=args.terrain,
