@@ -11,6 +11,7 @@ per bin, the mean of v·d − s* (negative: slower than asked), the mean |v·d �
 from __future__ import annotations
 
 import argparse
+import itertools
 from pathlib import Path
 
 import torch
@@ -49,7 +50,7 @@ def main() -> None:
     result["env"].close()
     data = torch.cat(samples)
     print(f"{'commanded speed':>16} {'share':>7} {'v·d − s*':>9} {'|v·d − s*|':>11}")
-    for lo, hi in zip(BIN_EDGES[:-1], BIN_EDGES[1:]):
+    for lo, hi in itertools.pairwise(BIN_EDGES):
         rows = data[(data[:, 0] >= lo) & (data[:, 0] < hi)]
         if len(rows):
             print(f"{lo:7.2f}-{hi:4.2f} m/s {len(rows) / len(data):7.1%} {rows[:, 1].mean():9.2f} {rows[:, 1].abs().mean():11.2f}")
