@@ -49,15 +49,16 @@ class ExpertPolicy(nn.Module):
         return self.normalizer({k: v for k, v in obs.items() if k in self.normalizer.stats})
 
     @torch.no_grad()
-    def prior(self, obs: Mapping[str, torch.Tensor]) -> tuple[torch.Tensor, torch.Tensor]:
-        """(μ_p, log σ²_p), each (N, latent_dim), from the masked goals of ``obs``."""
-        lat = self.model.latents(self.normalize(obs), use_encoder=False)
+    def prior(self, obs: Mapping[str, torch.Tensor], normalized: bool = False) -> tuple[torch.Tensor, torch.Tensor]:
+        """(μ_p, log σ²_p), each (N, latent_dim), from the masked goals of ``obs`` (already ``normalize``d
+        when ``normalized``: callers that also decode normalise once)."""
+        lat = self.model.latents(obs if normalized else self.normalize(obs), use_encoder=False)
         return lat.mu_prior, lat.logvar_prior
 
     @torch.no_grad()
-    def decode(self, obs: Mapping[str, torch.Tensor], z: torch.Tensor) -> torch.Tensor:
+    def decode(self, obs: Mapping[str, torch.Tensor], z: torch.Tensor, normalized: bool = False) -> torch.Tensor:
         """The action for latent ``z``; ``decode(obs, prior(obs)[0])`` equals ``act(obs)``."""
-        return self.model.decode(self.normalize(obs), z)
+        return self.model.decode(obs if normalized else self.normalize(obs), z)
 
     @torch.no_grad()
     def act(self, obs: Mapping[str, torch.Tensor], noise: torch.Tensor | None = None) -> torch.Tensor:

@@ -74,9 +74,6 @@ class MaskedMimicTaskAgent(KLScheduled, PPOAgent):
         return PolicyOutput(mean, torch.full_like(mean, self.config.action_log_std), value)
 
     # ----------------------------------------------------------------- acting
-    def _decode(self, obs, z):
-        return self.module.decode(self.expert.normalize(obs), z)
-
     def _student(self, obs, prior: tuple[torch.Tensor, torch.Tensor]):
         """The latent policy; ``prior`` (the expert's, of the goal-engineered targets) is used by a residual student."""
         return self.module(self.normalize(obs), prior=prior if self.module.prior_residual else None)
@@ -87,13 +84,14 @@ class MaskedMimicTaskAgent(KLScheduled, PPOAgent):
 
     @torch.no_grad()
     def act(self, obs: Mapping[str, torch.Tensor]):
-        prior = self.expert.prior(obs)  # once per step: the residual student's base and the expert's action
+        expert_obs = self.expert.normalize(obs)  # the decoders' inputs, normalised once per step
+        prior = self.expert.prior(expert_obs, normalized=True)  # the residual student's base and the expert's action
         out = self._exploring(self._student(obs, prior))
         noise = make_noise(self.config.vae.noise_type, tuple(out.mean.shape), self.device)
         z = out.mean if noise is None else out.mean + out.log_std.exp() * noise
-        actions = self._decode(obs, z)
+        actions = self.module.decode(expert_obs, z)
         self._step_cache = {"latents": z, "latent_noise": torch.zeros_like(z) if noise is None else noise,
-                            "expert_actions": self.expert.decode(obs, prior[0])}
+                            "expert_actions": self.expert.decode(expert_obs, prior[0], normalized=True)}
         if self.acts_in_action_space:
             policy = self._action_distribution(actions, out.value)
             actions = actions + policy.log_std.exp() * torch.randn_like(actions)
@@ -102,7 +100,8 @@ class MaskedMimicTaskAgent(KLScheduled, PPOAgent):
 
     @torch.no_grad()
     def act_deterministic(self, obs: Mapping[str, torch.Tensor]) -> torch.Tensor:
-        return self._decode(obs, self._student(obs, self.expert.prior(obs)).mean)
+        expert_obs = self.expert.normalize(obs)
+        return self.module.decode(expert_obs, self._student(obs, self.expert.prior(expert_obs, normalized=True)).mean)
 
     @torch.no_grad()
     def shape_rewards(self, obs, actions, rewards, extras):
@@ -121,15 +120,16 @@ class MaskedMimicTaskAgent(KLScheduled, PPOAgent):
     # ----------------------------------------------------------------- learning
     def compute_losses(self, batch: RolloutBatch) -> dict[str, torch.Tensor]:
         cfg = self.config
-        mu_p, logvar_p = self.expert.prior(batch.obs)
+        expert_obs = self.expert.normalize(batch.obs)
+        mu_p, logvar_p = self.expert.prior(expert_obs, normalized=True)
         prior = (mu_p, logvar_p) if self.module.prior_residual else None
         if self.acts_in_action_space:  # the rollout's latent noise is held fixed: a reparameterised policy
             out, student_actions, sampled_actions = self.model(
-                self.normalize(batch.obs), self.expert.normalize(batch.obs), prior=prior,
+                self.normalize(batch.obs), expert_obs, prior=prior,
                 latent_noise=batch.extras["latent_noise"], noise_scale=cfg.exploration_std_scale)
             losses = self.ppo_losses(batch, self._action_distribution(sampled_actions, out.value))
         else:
-            out, student_actions = self.model(self.normalize(batch.obs), self.expert.normalize(batch.obs), prior=prior)
+            out, student_actions = self.model(self.normalize(batch.obs), expert_obs, prior=prior)
             losses = self.ppo_losses(dataclasses.replace(batch, actions=batch.extras["latents"]), self._exploring(out))
         losses["actor_loss"] = cfg.ppo_coef * losses["actor_loss"]
         bc = (student_actions - batch.extras["expert_actions"]).square().mean()
