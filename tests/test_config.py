@@ -86,8 +86,21 @@ def test_resume_keeps_saved_values_unless_the_command_line_names_them(tmp_path, 
     again = compose_cfg(*argv, "training_max_steps=5000")
     cfg = resolve_run_config(again, argv + ["training_max_steps=5000"])
     assert (cfg.num_envs, cfg.training_max_steps, cfg.checkpoint) == (4096, 5000, str(run / "last.ckpt"))
-    # named on the command line: it changes; a non-run-control key never does
-    cfg = resolve_run_config(compose_cfg(*argv, "num_envs=8", "seed=9"), argv + ["num_envs=8", "seed=9"])
+    # named on the command line: a run-control key changes; another key set to its saved value is fine
+    cfg = resolve_run_config(compose_cfg(*argv, "num_envs=8", f"seed={saved.seed}"),
+                             argv + ["num_envs=8", f"seed={saved.seed}"])
     assert (cfg.num_envs, cfg.seed) == (8, saved.seed)
     assert "Resuming" in capsys.readouterr().out
+    # ... set to a new value it is an error that names the key and the way to fine-tune instead
+    with pytest.raises(ConfigError, match=r"differs in seed.*checkpoint=") as err:
+        resolve_run_config(compose_cfg(*argv, "seed=9"), argv + ["seed=9"])
+    assert "num_envs" in str(err.value)
+    # a run directory copied under a new name resumes (and saves) there, not in the original place
+    copy = tmp_path / "copy"
+    copy.mkdir()
+    (copy / "last.ckpt").write_bytes(b"")
+    OmegaConf.save(saved, copy / "config.yaml")
+    moved = [*argv[:3], f"save_dir={copy}", "experiment_name=copy"]
+    cfg = resolve_run_config(compose_cfg(*moved), moved)
+    assert (cfg.save_dir, cfg.experiment_name, cfg.checkpoint) == (str(copy), "copy", str(copy / "last.ckpt"))
     assert override_keys(["+exp=a/b", "++x.y=1", "~z", "num_envs=2"]) == {"exp", "x.y", "num_envs"}

@@ -89,6 +89,8 @@ def test_reward_values():
     assert r[0] == 1.0 and r[1] == pytest.approx(math.exp(-2 * 1.25))
     rh = path_following_reward(xy, target, torch.tensor([0.9, 0.9]), torch.tensor([0.9, 0.7]), 10.0)
     assert rh[1] == pytest.approx(math.exp(-2 * 1.25) * math.exp(-10 * 0.04), rel=1e-5)
+    sharp = path_following_reward(xy, target, distance_scale=8.0)
+    assert sharp[1] == pytest.approx(math.exp(-8 * 1.25), rel=1e-5)
 
 
 def test_path_keyframes_follow_the_path_and_its_tangent():

@@ -2,7 +2,11 @@
 # Run (or resume) one training on the GPU machine of the `device` tool and bring back a
 # checkpoint small enough to commit.
 #
-#   bash tools/device_train.sh NAME WALL_SECONDS +exp=... [hydra overrides...]
+#   bash tools/device_train.sh NAME WALL_SECONDS [--init DIR] +exp=... [hydra overrides...]
+#
+# --init DIR (transport parts, e.g. .resume/steering_v3): a NEW run NAME that starts from those weights and
+# counters with the settings given here (a fine-tune; a plain resume keeps the saved settings). Used only
+# while NAME has no checkpoint of its own yet.
 #
 # On a fresh machine first bring the GPU packages with tools/gpu_chunks.sh (one call per chunk, then
 # `install`), then call this script carrying [.gpu/gpu_env.sh] (it resumes from the committed
@@ -17,6 +21,8 @@
 # Locally: python -m protomotions.agents.transport unpack DIR results/NAME/last.ckpt to continue.
 set -uo pipefail
 name=$1; wall=$2; shift 2
+init=""
+if [ "${1:-}" = "--init" ]; then init=$2; shift 2; fi
 source .gpu/gpu_env.sh install .gpu
 export PYTHONPATH=$PWD:${PYTHONPATH:-} PYTHONUNBUFFERED=1
 save=/tmp/results/$name
@@ -30,6 +36,11 @@ for src in ".resume/$name" "/tmp/resume_stash/$name" "runs/$name"; do
     echo "resuming from $src"
   fi
 done
+if [ ! -f "$save/last.ckpt" ] && [ -n "$init" ]; then
+  mkdir -p /tmp/init && python3 -m protomotions.agents.transport unpack "$init" "/tmp/init/$name.ckpt" || exit 1
+  set -- "$@" "checkpoint=/tmp/init/$name.ckpt"
+  echo "new run from the weights of $init"
+fi
 nvidia-smi --query-gpu=name,memory.used,memory.total --format=csv,noheader
 python3 protomotions/train_agent.py "$@" experiment_name="$name" save_dir="$save" \
   runner.max_wall_seconds="$wall" runner.progress_bar=false > "$OUT/$name/train.log" 2>&1

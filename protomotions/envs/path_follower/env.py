@@ -10,9 +10,9 @@ the student sees the point the reward measures; 0.3 s spacing gives a 2.7 s hori
 ≤ 0.6 m apart at the 2 m/s maximum speed, fine enough to resolve the turns it must track, and
 it spans the expert's 1 s keyframe horizon several times over.
 
-Reward ``path_following_reward`` = exp(−2·‖Δxy‖²) between the pelvis and the path point at the
-current time; × exp(−height_reward_scale·Δz²) when height-conditioned. Heights are always the
-*pelvis* height above the terrain under it, in generation, obs, reward and keyframes alike.
+Reward ``path_following_reward`` = exp(−k·‖Δxy‖²), k = ``reward_distance_scale`` (2, ProtoMotions'
+value), between the pelvis and the path point at the current time; × exp(−height_reward_scale·Δz²)
+when height-conditioned. Heights are always the *pelvis* height above the terrain under it, in generation, obs, reward and keyframes alike.
 
 Termination: horizontal distance > ``fail_distance`` (2 m) after ``fail_grace_steps`` (10)
 steps, when ``enable_path_termination``; never during ``evaluate``. Distances are horizontal
@@ -67,6 +67,8 @@ class PathFollowerEnvConfig(KeyframeTaskConfig):
     obs_point_spacing: float = 0.3
     """Seconds between the observed future path points."""
     height_reward_scale: float = 10.0
+    reward_distance_scale: float = 2.0
+    """k of exp(−k·‖Δxy‖²). At 2 the reward still pays 0.61 at the 0.5 m that fails an evaluation episode."""
     enable_path_termination: bool = True
     fail_distance: float = 2.0
     """Terminate when the pelvis is farther (m, horizontal) from the current path point ..."""
@@ -88,9 +90,10 @@ class PathFollowerEnvConfig(KeyframeTaskConfig):
 
 
 def path_following_reward(pelvis_xy: torch.Tensor, target_xy: torch.Tensor, pelvis_height: torch.Tensor | None = None,
-                          target_height: torch.Tensor | None = None, height_scale: float = 10.0) -> torch.Tensor:
-    """exp(−2‖Δxy‖²) (N,) × exp(−height_scale·Δz²) when heights (N,) are given. xy (N, 2)."""
-    r = exp_kernel((pelvis_xy - target_xy).square().sum(-1), 2.0)
+                          target_height: torch.Tensor | None = None, height_scale: float = 10.0,
+                          distance_scale: float = 2.0) -> torch.Tensor:
+    """exp(−distance_scale·‖Δxy‖²) (N,) × exp(−height_scale·Δz²) when heights (N,) are given. xy (N, 2)."""
+    r = exp_kernel((pelvis_xy - target_xy).square().sum(-1), distance_scale)
     if pelvis_height is not None:
         r = r * exp_kernel((pelvis_height - target_height).square(), height_scale)
     return r
@@ -169,9 +172,9 @@ class PathFollowerEnv(KeyframeTaskEnv):
         xy = self.state.root_pos[:, :2]
         if self.config.height_conditioned:
             r = path_following_reward(xy, target[:, :2], self.pelvis_height(), target[:, 2],
-                                      self.config.height_reward_scale)
+                                      self.config.height_reward_scale, self.config.reward_distance_scale)
         else:
-            r = path_following_reward(xy, target[:, :2])
+            r = path_following_reward(xy, target[:, :2], distance_scale=self.config.reward_distance_scale)
         return r, {"path_following_reward": r}
 
     def task_terminated(self) -> torch.Tensor:
