@@ -2,7 +2,9 @@
 
 Resuming: when ``results/<experiment_name>/last.ckpt`` exists (and no ``checkpoint=`` is given) the
 run continues from it with the configuration saved beside it; only the run-control keys in
-``RESUME_OVERRIDABLE`` may change on the command line.
+``RESUME_OVERRIDABLE`` may change on the command line (another key given a new value is an error).
+To train on from a run with other settings, start a new one from its weights:
+``experiment_name=NEW checkpoint=results/OLD/last.ckpt <overrides>``.
 """
 
 from __future__ import annotations
