@@ -19,7 +19,7 @@ def _single_thread_torch():
 
 def run_train(*overrides: str, cwd: Path = REPO, timeout: int = 600) -> subprocess.CompletedProcess:
     env = {**os.environ, "PYTHONUNBUFFERED": "1"}
-    return subprocess.run([*TRAIN, *overrides], cwd=cwd, env=env, capture_output=True, text=True, timeout=timeout)
+    return subprocess.run([*TRAIN, *overrides], cwd=cwd, env=env, capture_output=True, text=True, check=False, timeout=timeout)
 
 
 @pytest.fixture(scope="session")

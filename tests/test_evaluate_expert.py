@@ -9,7 +9,7 @@ from tests.conftest import REPO
 
 def _evaluate(*args: str) -> dict:
     r = subprocess.run([sys.executable, "-m", "protomotions.agents.evaluate_expert", *args], cwd=REPO,
-                       capture_output=True, text=True, timeout=600)
+                       capture_output=True, text=True, check=False, timeout=600)
     assert r.returncode == 0, r.stderr[-3000:]
     lines = [ln for ln in r.stdout.splitlines() if ln.startswith("{")]
     assert len(lines) == 1
@@ -32,7 +32,7 @@ def test_tracker_and_expert_reports_with_per_clip_rows(tiny_expert):
 
 def test_missing_expert_path_is_reported(tmp_path):
     r = subprocess.run([sys.executable, "-m", "protomotions.agents.evaluate_expert", "--expert", str(tmp_path / "x")],
-                       cwd=REPO, capture_output=True, text=True, timeout=600)
+                       cwd=REPO, capture_output=True, text=True, check=False, timeout=600)
     assert r.returncode == 2 and f"Error: Expert model path not found: {tmp_path / 'x'}" in r.stderr
 
 

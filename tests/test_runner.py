@@ -368,7 +368,7 @@ def test_mimic_env_current_and_future_references_come_from_one_query():
         env.reset()
         for _ in range(4):
             env.step(torch.zeros(3, 69))
-        current, (pos, rot, vel, ang_vel) = env.current_reference(), env.future_targets()
+        current, (pos, _rot, _vel, ang_vel) = env.current_reference(), env.future_targets()
         alone = env.reference(env.motion_ids, env.motion_times, env.motion_offset)
         for name in ("root_pos", "root_rot", "body_pos", "body_rot", "dof_pos"):
             torch.testing.assert_close(getattr(current, name), getattr(alone, name))
