@@ -23,6 +23,7 @@ from protomotions.terrain import (
     column_types,
     flat_terrain,
     ground_height_under,
+    tile_at,
 )
 from protomotions.utils.rotations import quat_mul, yaw_quat
 
@@ -92,6 +93,18 @@ def test_every_type_present_with_its_shape(complex_terrain, default_cfg):
     b = round(cfg.border_size / cfg.horizontal_scale)
     hs = complex_terrain.heights
     assert np.all(hs[:b] == 0) and np.all(hs[-b:] == 0) and np.all(hs[:, :b] == 0) and np.all(hs[:, -b:] == 0)
+
+
+def test_tile_at_names_the_tile_under_a_point(complex_terrain, default_cfg):
+    cfg, types = default_cfg, column_types(default_cfg)
+    b, lx, wy = cfg.border_size, cfg.map_length, cfg.map_width
+    # the centre of (level 6, stairs_up column) stands high; a point on the border is named "border"
+    col = types.index("stairs_up")
+    xy = torch.tensor([[b + 6.5 * lx, b + (col + 0.5) * wy], [b + 0.2, b + 0.2], [1.0, 1.0]])
+    names, levels = tile_at(xy, cfg)
+    assert names == ["stairs_up", types[0], "border"] and levels.tolist() == [6, 0, -1]
+    assert complex_terrain.height_at(xy[:1]).item() > 1.0
+    assert tile_at(xy, TerrainConfig(terrain_type="flat"))[0] == ["flat"] * 3
 
 
 @pytest.mark.parametrize("kind,sign", [("stairs_up", 1.0), ("stairs_down", -1.0)])

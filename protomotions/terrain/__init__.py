@@ -1,7 +1,7 @@
 """Terrain grids, their procedural generator and the heightmap observation."""
 
 from protomotions.terrain.base import Terrain, flat_terrain
-from protomotions.terrain.generator import TERRAIN_TYPES, TerrainConfig, build_terrain, column_types
+from protomotions.terrain.generator import TERRAIN_TYPES, TerrainConfig, build_terrain, column_types, tile_at
 from protomotions.terrain.heightmap import HeightmapSampler, ground_height_under, heightmap_offsets
 
 __all__ = [
@@ -14,4 +14,5 @@ __all__ = [
     "flat_terrain",
     "ground_height_under",
     "heightmap_offsets",
+    "tile_at",
 ]

@@ -19,6 +19,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 import numpy as np
+import torch
 
 from protomotions.terrain.base import Terrain, flat_terrain
 
@@ -95,6 +96,23 @@ def column_types(config: TerrainConfig) -> list[str]:
         counts[k] += 1
         want[k] -= 1
     return [TERRAIN_TYPES[i] for i, c in enumerate(counts) for _ in range(c)]
+
+
+def tile_at(xy: torch.Tensor, config: TerrainConfig) -> tuple[list[str], torch.Tensor]:
+    """Terrain type name and difficulty level (-1 on the flat border) of the tile under each point.
+
+    xy (N, 2) world metres → (N names, "border" off the tiles; levels (N,) long). The layout is
+    ``_build_complex``'s: levels along x, columns (types) along y, after ``border_size``.
+    """
+    if config.terrain_type == "flat":
+        return ["flat"] * len(xy), torch.full((len(xy),), -1, dtype=torch.long)
+    local = xy.detach().cpu().double() - config.border_size
+    level = torch.floor(local[:, 0] / config.map_length).long()
+    col = torch.floor(local[:, 1] / config.map_width).long()
+    on = (level >= 0) & (level < config.num_levels) & (col >= 0) & (col < config.num_terrains)
+    types = column_types(config)
+    names = [types[c] if o else "border" for c, o in zip(col.tolist(), on.tolist())]
+    return names, torch.where(on, level, torch.full_like(level, -1))
 
 
 def difficulty(level: int, config: TerrainConfig) -> float:
