@@ -35,34 +35,36 @@ def resolve_run_config(cfg: DictConfig, cli_overrides: list[str] | None = None) 
     the composed one. Only keys in ``cli_overrides`` replace saved values: an experiment's default
     (``num_envs: 4`` of the task experiments) must not undo the saved ``num_envs=4096`` of the run.
     The run's place (``save_dir``, ``experiment_name``) is always the current one: a run directory
-    copied under a new name resumes there, not where it was first trained. Any other key the
-    command line sets to a value other than the saved one is an error rather than silently dropped
-    (a reward scale given on a resume once trained 800 s with the old one)."""
+    copied under a new name resumes there, not where it was first trained. Any other value the
+    command line sets differently from the saved one is an error, not silently dropped (a reward
+    scale given on a resume once trained 900 s with the old one). Group choices (``+robot=smpl``)
+    select whole sections and are not compared: the code's YAML may have grown since the run."""
     from protomotions.builders import ConfigError
 
     save_dir = Path(cfg.save_dir)
     if cfg.checkpoint is None and (save_dir / "last.ckpt").exists() and (save_dir / "config.yaml").exists():
         saved = OmegaConf.load(save_dir / "config.yaml")
         given = override_keys(cli_overrides or [])
-        changed = sorted(key for key in given - set(RESUME_OVERRIDABLE) - {"save_dir", "experiment_name"}
-                         if _value(cfg, key) != _value(saved, key))
+        place = ("save_dir", "experiment_name")
+        changed = sorted(key for key in given - set(RESUME_OVERRIDABLE) - set(place)
+                         if not isinstance(OmegaConf.select(cfg, key, default=None), DictConfig)
+                         and _plain(cfg, key) != _plain(saved, key))
         if changed:
             raise ConfigError(
                 f"Error: {save_dir} holds a run whose saved config.yaml differs in {', '.join(changed)}; on a resume "
                 f"only {', '.join(RESUME_OVERRIDABLE)} may change. To train on from it with new settings, start a "
                 f"new run from its weights: experiment_name=NEW checkpoint={save_dir / 'last.ckpt'} (plus your overrides)")
-        for key in (*RESUME_OVERRIDABLE, "save_dir", "experiment_name"):
-            if key in given or key in ("save_dir", "experiment_name"):
-                OmegaConf.update(saved, key, OmegaConf.select(cfg, key), merge=False, force_add=True)
+        for key in [k for k in RESUME_OVERRIDABLE if k in given] + list(place):
+            OmegaConf.update(saved, key, OmegaConf.select(cfg, key), merge=False, force_add=True)
         saved.checkpoint = str(save_dir / "last.ckpt")
         print(f"Resuming {save_dir}/last.ckpt with {save_dir}/config.yaml")
         return saved
     return cfg
 
 
-def _value(cfg: DictConfig, key: str):
-    node = OmegaConf.select(cfg, key, default=None)
-    return OmegaConf.to_container(node, resolve=True) if OmegaConf.is_config(node) else node
+def _plain(cfg: DictConfig, key: str):
+    value = OmegaConf.select(cfg, key, default=None)
+    return OmegaConf.to_container(value, resolve=True) if OmegaConf.is_config(value) else value
 
 
 def check_paths(cfg: DictConfig) -> None:

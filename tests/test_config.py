@@ -95,6 +95,9 @@ def test_resume_keeps_saved_values_unless_the_command_line_names_them(tmp_path, 
     with pytest.raises(ConfigError, match=r"differs in seed.*checkpoint=") as err:
         resolve_run_config(compose_cfg(*argv, "seed=9"), argv + ["seed=9"])
     assert "num_envs" in str(err.value)
+    with pytest.raises(ConfigError, match=r"differs in terrain.proportions"):
+        changed = [*argv, "terrain.proportions=[1,0,0,0,0,0,0,1]"]
+        resolve_run_config(compose_cfg(*changed), changed)
     # a run directory copied under a new name resumes (and saves) there, not in the original place
     copy = tmp_path / "copy"
     copy.mkdir()
@@ -103,4 +106,9 @@ def test_resume_keeps_saved_values_unless_the_command_line_names_them(tmp_path, 
     moved = [*argv[:3], f"save_dir={copy}", "experiment_name=copy"]
     cfg = resolve_run_config(compose_cfg(*moved), moved)
     assert (cfg.save_dir, cfg.experiment_name, cfg.checkpoint) == (str(copy), "copy", str(copy / "last.ckpt"))
+    # a group choice (+robot=smpl) selects a whole section: not compared, the YAML may have grown since
+    grown = OmegaConf.to_container(saved)
+    grown["robot"]["new_field"] = 1
+    OmegaConf.save(OmegaConf.create(grown), copy / "config.yaml")
+    assert resolve_run_config(compose_cfg(*moved), moved).robot.new_field == 1
     assert override_keys(["+exp=a/b", "++x.y=1", "~z", "num_envs=2"]) == {"exp", "x.y", "num_envs"}

@@ -12,7 +12,8 @@ it spans the expert's 1 s keyframe horizon several times over.
 
 Reward ``path_following_reward`` = exp(−k·‖Δxy‖²), k = ``reward_distance_scale`` (2, ProtoMotions'
 value), between the pelvis and the path point at the current time; × exp(−height_reward_scale·Δz²)
-when height-conditioned. Heights are always the *pelvis* height above the terrain under it, in generation, obs, reward and keyframes alike.
+when height-conditioned. Heights are always the *pelvis* height above the terrain under it, in
+generation, obs, reward and keyframes alike.
 
 Termination: horizontal distance > ``fail_distance`` (2 m) after ``fail_grace_steps`` (10)
 steps, when ``enable_path_termination``; never during ``evaluate``. Distances are horizontal
