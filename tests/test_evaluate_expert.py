@@ -4,6 +4,7 @@ import json
 import subprocess
 import sys
 
+from protomotions.terrain import TERRAIN_TYPES
 from tests.conftest import REPO
 
 
@@ -39,11 +40,14 @@ def test_missing_expert_path_is_reported(tmp_path):
 def test_repeats_average_new_placements_and_the_seed_picks_them(tiny_expert):
     args = ("--expert", str(tiny_expert.parent / "tracker"), "--num_envs", "1", "--terrain", "complex",
             "--motion_file", "data/motions/smpl_humanoid_walk.npy", "--max_clips", "1")
-    three = _evaluate(*args, "--repeats", "3", "--seed", "5", "--per_clip")
+    three = _evaluate(*args, "--repeats", "3", "--seed", "5", "--per_clip", "--by_tile")
     per = three["success_rate_per_repeat"]
     assert three["repeats"] == 3 and len(per) == 3 and three["seed"] == 5
     assert abs(three["success_rate"] - sum(per) / 3) < 1e-9
     assert abs(three["per_clip"][0]["success"] - sum(per) / 3) < 1e-9  # one clip: its success fraction
+    tiles = three["by_start_tile"]  # the three placements, by the tile type each started on
+    assert sum(t["clips"] for t in tiles.values()) == 3 and set(tiles) <= {*TERRAIN_TYPES, "border"}
+    assert abs(sum(t["success"] * t["clips"] for t in tiles.values()) - sum(per)) < 1e-9
     # the same seed gives the same placements: the first repeat is the single evaluation
     one = _evaluate(*args, "--seed", "5")
     assert one["success_rate"] == per[0] and one["repeats"] == 1

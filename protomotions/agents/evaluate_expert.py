@@ -72,6 +72,21 @@ def build(expert: str, conditioning: str, terrain: str, num_envs: int, motion_fi
     return kind, env, act
 
 
+def by_start_tile(per_clip: list[dict], terrain: str) -> dict[str, dict]:
+    """{tile type: {clips, success, fall_rate}} over every repeat's clips, by where each started."""
+    from protomotions.builders import dataclass_from_config
+    from protomotions.terrain import TerrainConfig, tile_at
+
+    cfg = dataclass_from_config(TerrainConfig, OmegaConf.load(CONFIG_DIR / "terrain" / f"{terrain}.yaml").terrain, "terrain")
+    counts: dict[str, list[float]] = {}
+    for run in per_clip:
+        names, _ = tile_at(torch.tensor(run["start_xy"]), cfg)
+        for name, ok, fell in zip(names, run["success"], run["fell"]):
+            row = counts.setdefault(name, [0, 0.0, 0.0])
+            row[0], row[1], row[2] = row[0] + 1, row[1] + float(ok), row[2] + float(fell)
+    return {name: {"clips": n, "success": s / n, "fall_rate": f / n} for name, (n, s, f) in sorted(counts.items())}
+
+
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--expert", required=True, help="expert package dir, tracker/distillation run dir, or .ckpt")
@@ -88,6 +103,8 @@ def main(argv: list[str] | None = None) -> int:
                    help="env seed: the clips' spawn points on complex terrain (default: the run's seed)")
     p.add_argument("--video", default=None, help="render clip 0 (env 0) to this .mp4")
     p.add_argument("--per_clip", action="store_true", help="also list every clip: name, success, mean error, fell")
+    p.add_argument("--by_tile", action="store_true",
+                   help="also success and falls by the terrain tile each clip started on, over all repeats")
     args = p.parse_args(argv)
     device = args.device or ("cuda" if args.simulator == "mjwarp" else "cpu")
     try:
@@ -121,6 +138,8 @@ def main(argv: list[str] | None = None) -> int:
              "fell": mean("fell", i)}
             for i, name in enumerate(env.motion_lib.motion_names[: len(per_clip[0]["success"])])
         ]
+    if args.by_tile:
+        result["by_start_tile"] = by_start_tile(per_clip, args.terrain)
     print(json.dumps(result))
     if args.video:
         from protomotions.evaluation import record_video

@@ -177,7 +177,7 @@ class MimicEnv(BaseEnv):
         """
         num_clips = self.motion_lib.num_motions if max_clips is None else min(max_clips, self.motion_lib.num_motions)
         lengths = self.motion_lib.motion_lengths.to(self.device)
-        success, errors, falls = [], [], []
+        success, errors, falls, starts = [], [], [], []
         for first in range(0, num_clips, self.num_envs):
             clips = torch.arange(first, min(first + self.num_envs, num_clips), device=self.device)
             m = clips.numel()
@@ -185,6 +185,7 @@ class MimicEnv(BaseEnv):
             forced[:m] = clips
             self._forced_motion_ids = forced
             obs = self.reset()
+            starts.append(self.state.root_pos[:m, :2].clone())
             alive = torch.ones(m, dtype=torch.bool, device=self.device)
             ok = torch.ones(m, dtype=torch.bool, device=self.device)
             fell = torch.zeros(m, dtype=torch.bool, device=self.device)
@@ -209,7 +210,7 @@ class MimicEnv(BaseEnv):
         success_t, errors_t = torch.cat(success), torch.cat(errors)
         # per clip, for reports that name the clips that fail (evaluate_expert --per_clip)
         self.last_eval_per_clip = {"success": success_t.tolist(), "mpjpe_mm": (1000.0 * errors_t).tolist(),
-                                   "fell": torch.cat(falls).tolist()}
+                                   "fell": torch.cat(falls).tolist(), "start_xy": torch.cat(starts).tolist()}
         if hasattr(self.motion_lib, "update_sampling_weights"):
             self.motion_lib.update_sampling_weights(torch.arange(num_clips, device=self.device), success_t)
         self.reset()
