@@ -49,7 +49,8 @@ class EpisodeLog:
         def record(env, alive):
             saved["_eval_record"](env, alive)
             # ``alive`` still includes the env that fell on this step: its pelvis is where it fell
-            log.last[-1][alive.cpu()] = env.state.root_pos[:, :2].cpu()[alive.cpu()]
+            alive = alive.cpu()
+            log.last[-1][alive] = env.state.root_pos[:, :2].cpu()[alive]
 
         def episode(env, fell):
             out = saved["_eval_episode"](env, fell)

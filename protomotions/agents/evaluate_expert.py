@@ -14,6 +14,7 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+from collections import Counter
 from pathlib import Path
 
 import torch
@@ -78,13 +79,14 @@ def by_start_tile(per_clip: list[dict], terrain: str) -> dict[str, dict]:
     from protomotions.terrain import TerrainConfig, tile_at
 
     cfg = dataclass_from_config(TerrainConfig, OmegaConf.load(CONFIG_DIR / "terrain" / f"{terrain}.yaml").terrain, "terrain")
-    counts: dict[str, list[float]] = {}
+    clips, wins, falls = Counter(), Counter(), Counter()
     for run in per_clip:
         names, _ = tile_at(torch.tensor(run["start_xy"]), cfg)
         for name, ok, fell in zip(names, run["success"], run["fell"]):
-            row = counts.setdefault(name, [0, 0.0, 0.0])
-            row[0], row[1], row[2] = row[0] + 1, row[1] + float(ok), row[2] + float(fell)
-    return {name: {"clips": n, "success": s / n, "fall_rate": f / n} for name, (n, s, f) in sorted(counts.items())}
+            clips[name] += 1
+            wins[name] += float(ok)
+            falls[name] += float(fell)
+    return {name: {"clips": n, "success": wins[name] / n, "fall_rate": falls[name] / n} for name, n in sorted(clips.items())}
 
 
 def main(argv: list[str] | None = None) -> int:
