@@ -23,6 +23,7 @@ from protomotions.terrain import (
     column_types,
     flat_terrain,
     ground_height_under,
+    mean_ground_height,
     tile_at,
 )
 from protomotions.utils.rotations import quat_mul, yaw_quat
@@ -129,6 +130,26 @@ def test_stair_steps(complex_terrain, default_cfg, kind, sign):
         xy = torch.tensor([[cfg.border_size + level * cfg.map_length + 1.5 * cfg.stair_width,
                             cfg.border_size + (col + 0.5) * cfg.map_width]])
         assert complex_terrain.height_at(xy).item() == pytest.approx(sign * step, abs=1e-4)
+
+
+def test_mean_ground_height_ramps_over_stairs(complex_terrain, default_cfg):
+    cfg = default_cfg
+    col = column_types(cfg).index("stairs_up")
+    y = cfg.border_size + (col + 0.5) * cfg.map_width
+    x = cfg.border_size + 6 * cfg.map_length + torch.arange(0.5, 4.0, 0.02)
+    xy = torch.stack([x, torch.full_like(x, y)], -1)
+    under, mean = complex_terrain.height_at(xy), mean_ground_height(complex_terrain, xy, 0.3)
+    step = 0.05 + 0.175 * 6 / cfg.num_levels
+    # under the point a whole step rises within one 0.1 m grid cell; the mean climbs close to the
+    # flight's average slope (step / tread) everywhere
+    under_grad, mean_grad = torch.diff(under).abs() / 0.02, torch.diff(mean).abs() / 0.02
+    assert under_grad.max() > 0.9 * step / cfg.horizontal_scale
+    assert mean_grad.max() < 1.4 * step / cfg.stair_width
+    # same climb on average, radius 0 is the point itself, and a plane stays a plane
+    assert abs((mean - under).mean()) < 0.5 * step
+    assert torch.equal(mean_ground_height(complex_terrain, xy, 0.0), under)
+    flat = flat_terrain()
+    assert torch.equal(mean_ground_height(flat, xy, 0.3), torch.zeros(len(xy)))
 
 
 def test_smooth_slope_gradient(complex_terrain, default_cfg):

@@ -41,7 +41,7 @@ def _load(expert: str):
 
 
 def build(expert: str, conditioning: str, terrain: str, num_envs: int, motion_file: str | None, simulator: str, device: str,
-          seed: int | None = None):
+          seed: int | None = None, reference_ground_radius: float | None = None):
     from protomotions.builders import build_env, build_simulator, build_terrain
 
     kind, ckpt, cfg = _load(expert)
@@ -55,6 +55,8 @@ def build(expert: str, conditioning: str, terrain: str, num_envs: int, motion_fi
         cfg.motion_file = motion_file
     if kind == "expert":
         cfg.env.config.masks.conditioning = conditioning
+    if reference_ground_radius is not None:
+        cfg.env.config.reference_ground_radius = reference_ground_radius
     terrain_obj = build_terrain(cfg)
     env = build_env(cfg, build_simulator(cfg, terrain_obj, device=device), terrain_obj)
     if kind == "expert":
@@ -105,13 +107,15 @@ def main(argv: list[str] | None = None) -> int:
                    help="env seed: the clips' spawn points on complex terrain (default: the run's seed)")
     p.add_argument("--video", default=None, help="render clip 0 (env 0) to this .mp4")
     p.add_argument("--per_clip", action="store_true", help="also list every clip: name, success, mean error, fell")
+    p.add_argument("--reference_ground_radius", type=float, default=None,
+                   help="lift the targets by the mean ground within this radius (m); default: the model's own setting")
     p.add_argument("--by_tile", action="store_true",
                    help="also success and falls by the terrain tile each clip started on, over all repeats")
     args = p.parse_args(argv)
     device = args.device or ("cuda" if args.simulator == "mjwarp" else "cpu")
     try:
         kind, env, act = build(args.expert, args.conditioning, args.terrain, args.num_envs, args.motion_file,
-                               args.simulator, device, args.seed)
+                               args.simulator, device, args.seed, args.reference_ground_radius)
     except (FileNotFoundError, AssertionError, ValueError) as e:
         print(e, file=sys.stderr)
         return 2
@@ -130,6 +134,7 @@ def main(argv: list[str] | None = None) -> int:
         "repeats": args.repeats, "success_rate_per_repeat": [r["eval/success_rate"] for r in runs],
         "kind": kind, "conditioning": args.conditioning if kind == "expert" else "full (tracker)",
         "terrain": args.terrain, "expert": args.expert, "seed": args.seed,
+        "reference_ground_radius": float(env.config.reference_ground_radius),
     }
     if args.per_clip:  # success and falls: fraction of repeats; error: mean over repeats
         def mean(key, i):

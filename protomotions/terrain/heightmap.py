@@ -26,6 +26,18 @@ def ground_height_under(terrain: Terrain, xy: torch.Tensor) -> torch.Tensor:
     return terrain.height_at(xy[..., :2])
 
 
+def mean_ground_height(terrain: Terrain, xy: torch.Tensor, radius: float, num_per_side: int = 7) -> torch.Tensor:
+    """Mean terrain height (...) over a num_per_side² grid spanning ±``radius`` around ``xy`` (..., 2).
+
+    Over stairs and rough ground this is a ramp instead of the steps and bumps right under the
+    point; on a plane it equals the height at the point. ``radius`` 0 is the height at the point.
+    """
+    if radius <= 0:
+        return terrain.height_at(xy[..., :2])
+    off = heightmap_offsets(num_per_side, radius, device=xy.device, dtype=xy.dtype)
+    return terrain.height_at(xy[..., None, :2] + off).mean(-1)
+
+
 class HeightmapSampler:
     """Batched heightmap observation for many roots sharing one terrain."""
 

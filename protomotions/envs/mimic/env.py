@@ -2,7 +2,8 @@
 
 Each env plays one clip from a sampled start time (reference-state initialisation). On
 complex terrain the clip is moved to a spawn point and every target is lifted by the terrain
-height under the target root, so reference motions follow the ground. An episode ends when a
+height under the target root (or its mean within ``reference_ground_radius``), so reference
+motions follow the ground. An episode ends when a
 body strays more than ``termination_threshold`` from its target (terminated), or when the
 clip or the episode runs out (truncated).
 """
@@ -20,6 +21,7 @@ from protomotions.envs.mimic.obs import mimic_target_obs_h, mimic_target_size
 from protomotions.motion.motion_lib import MotionState
 from protomotions.robot import smpl
 from protomotions.simulator.base import ResetState
+from protomotions.terrain import mean_ground_height
 
 
 @dataclass
@@ -32,6 +34,11 @@ class MimicEnvConfig(BaseEnvConfig):
     """Terminate when any body is farther than this (m) from its target."""
     init_start_prob: float = 0.2
     """Probability that a reset starts the clip at t = 0 instead of a uniform time."""
+    reference_ground_radius: float = 0.0
+    """Lift targets by the mean terrain height within ±this (m) of the target root; 0 = the height
+    right under it. Under the root alone, rough ground and stair edges jolt every target up and down
+    by up to a step each frame; a radius near half a stride turns them into the ramp a walker's
+    pelvis follows."""
     success_threshold: float = 0.25
     """Evaluation: a clip fails if the mean body error ever exceeds this (m)."""
     reward_weights: dict[str, float] = field(
@@ -70,7 +77,7 @@ class MimicEnv(BaseEnv):
         ref = self.motion_lib.get_state(motion_ids, times)
         shift = offsets.clone()
         root_xy = ref.root_pos[:, :2] + offsets[:, :2]
-        shift[:, 2] = shift[:, 2] + self.ground_height(root_xy)
+        shift[:, 2] = shift[:, 2] + mean_ground_height(self.terrain, root_xy, self.config.reference_ground_radius)
         ref.root_pos = ref.root_pos + shift
         ref.body_pos = ref.body_pos + shift[:, None, :]
         return ref
