@@ -33,3 +33,24 @@ def test_averaged_reference_ground_and_spawn_above_every_body():
     clearance = s.body_pos[..., 2] - env.terrain.height_at(s.body_pos[..., :2])
     assert clearance.min() > 0.0
     env.close()
+
+
+def test_feet_targets_follow_the_ground_under_themselves():
+    env = make_env(8, reference_ground_radius=0.3, reference_foot_ground=(0.15, 0.6))
+    env.reset()
+    n = env.num_envs
+    times = torch.rand(n) * env.motion_lib.motion_lengths[env.motion_ids]
+    clip = env.motion_lib.get_state(env.motion_ids, times)
+    ref = env.reference(env.motion_ids, times, env.motion_offset)
+    lift = ref.body_pos[..., 2] - clip.body_pos[..., 2]
+    world_xy = clip.body_pos[..., :2] + env.motion_offset[:, None, :2]
+    root_ground = mean_ground_height(env.terrain, clip.root_pos[:, :2] + env.motion_offset[:, :2], 0.3)
+    low, high = clip.body_pos[..., 2] < 0.15, clip.body_pos[..., 2] > 0.6
+    assert low.any() and high.any()
+    # feet: the ground under each foot; upper body: the root's averaged ground; xy never moves
+    assert torch.allclose(lift[low], env.terrain.height_at(world_xy)[low], atol=1e-5)
+    assert torch.allclose(lift[high], root_ground[:, None].expand_as(lift)[high], atol=1e-5)
+    assert (lift[low] - root_ground[:, None].expand_as(lift)[low]).abs().max() > 0.01  # uneven ground was met
+    assert torch.allclose(ref.body_pos[..., :2], world_xy, atol=1e-5)
+    assert torch.allclose(ref.root_pos, ref.body_pos[:, 0], atol=1e-5)
+    env.close()

@@ -41,7 +41,8 @@ def _load(expert: str):
 
 
 def build(expert: str, conditioning: str, terrain: str, num_envs: int, motion_file: str | None, simulator: str, device: str,
-          seed: int | None = None, reference_ground_radius: float | None = None):
+          seed: int | None = None, reference_ground_radius: float | None = None,
+          reference_foot_ground: list[float] | None = None):
     from protomotions.builders import build_env, build_simulator, build_terrain
 
     kind, ckpt, cfg = _load(expert)
@@ -57,6 +58,8 @@ def build(expert: str, conditioning: str, terrain: str, num_envs: int, motion_fi
         cfg.env.config.masks.conditioning = conditioning
     if reference_ground_radius is not None:
         cfg.env.config.reference_ground_radius = reference_ground_radius
+    if reference_foot_ground is not None:
+        cfg.env.config.reference_foot_ground = reference_foot_ground or None  # [] = off
     terrain_obj = build_terrain(cfg)
     env = build_env(cfg, build_simulator(cfg, terrain_obj, device=device), terrain_obj)
     if kind == "expert":
@@ -109,13 +112,17 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--per_clip", action="store_true", help="also list every clip: name, success, mean error, fell")
     p.add_argument("--reference_ground_radius", type=float, default=None,
                    help="lift the targets by the mean ground within this radius (m); default: the model's own setting")
+    p.add_argument("--reference_foot_ground", type=float, nargs="*", default=None, metavar="H",
+                   help="H0 H1: feet targets follow the ground under themselves (none given = off); "
+                        "default: the model's own setting")
     p.add_argument("--by_tile", action="store_true",
                    help="also success and falls by the terrain tile each clip started on, over all repeats")
     args = p.parse_args(argv)
     device = args.device or ("cuda" if args.simulator == "mjwarp" else "cpu")
     try:
         kind, env, act = build(args.expert, args.conditioning, args.terrain, args.num_envs, args.motion_file,
-                               args.simulator, device, args.seed, args.reference_ground_radius)
+                               args.simulator, device, args.seed, args.reference_ground_radius,
+                               args.reference_foot_ground)
     except (FileNotFoundError, AssertionError, ValueError) as e:
         print(e, file=sys.stderr)
         return 2
@@ -135,6 +142,7 @@ def main(argv: list[str] | None = None) -> int:
         "kind": kind, "conditioning": args.conditioning if kind == "expert" else "full (tracker)",
         "terrain": args.terrain, "expert": args.expert, "seed": args.seed,
         "reference_ground_radius": float(env.config.reference_ground_radius),
+        "reference_foot_ground": env.config.reference_foot_ground and list(env.config.reference_foot_ground),
     }
     if args.per_clip:  # success and falls: fraction of repeats; error: mean over repeats
         def mean(key, i):

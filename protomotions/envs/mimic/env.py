@@ -39,6 +39,12 @@ class MimicEnvConfig(BaseEnvConfig):
     right under it. Under the root alone, rough ground and stair edges jolt every target up and down
     by up to a step each frame; a radius near half a stride turns them into the ramp a walker's
     pelvis follows."""
+    reference_foot_ground: tuple[float, float] | None = None
+    """(h0, h1) m: a body whose clip height is below h0 is lifted by the ground under ITSELF instead
+    of the ground under the root, fading linearly to the root's at h1. Clips are recorded on flat
+    floors; on stairs and rough ground this puts the feet targets on the treads and bumps they
+    walk over (knees follow part-way) instead of inside or above them. None: every body follows
+    the root's ground."""
     success_threshold: float = 0.25
     """Evaluation: a clip fails if the mean body error ever exceeds this (m)."""
     reward_weights: dict[str, float] = field(
@@ -78,8 +84,15 @@ class MimicEnv(BaseEnv):
         shift = offsets.clone()
         root_xy = ref.root_pos[:, :2] + offsets[:, :2]
         shift[:, 2] = shift[:, 2] + mean_ground_height(self.terrain, root_xy, self.config.reference_ground_radius)
+        body_shift = shift[:, None, :].expand_as(ref.body_pos)
+        if self.config.reference_foot_ground is not None:
+            h0, h1 = self.config.reference_foot_ground
+            weight = ((h1 - ref.body_pos[..., 2]) / (h1 - h0)).clamp(0.0, 1.0)
+            own = self.ground_height(ref.body_pos[..., :2] + offsets[:, None, :2])
+            body_shift = body_shift.clone()
+            body_shift[..., 2] += weight * (own - (shift[:, 2] - offsets[:, 2])[:, None])
         ref.root_pos = ref.root_pos + shift
-        ref.body_pos = ref.body_pos + shift[:, None, :]
+        ref.body_pos = ref.body_pos + body_shift
         return ref
 
     def future_targets(self):
