@@ -1,14 +1,24 @@
-"""The frozen full-body tracker that labels actions while a MaskedMimic model is distilled."""
+"""The frozen full-body tracker that labels actions while a MaskedMimic model is distilled.
+
+A tracker run's checkpoint holds its critic too: half the bytes, which a GPU call that carries both the
+teacher and the student's resume point cannot spare. ``export`` writes the actor and the observation
+normaliser alone, which :func:`load_tracker` reads like a full checkpoint:
+
+    python -m protomotions.agents.masked_mimic.teacher export results/tracker_feet /tmp/teacher
+"""
 
 from __future__ import annotations
 
+import argparse
+import shutil
+import sys
 from collections.abc import Mapping
 from pathlib import Path
 
 import torch
 from torch import nn
 
-from protomotions.agents.checkpoint import load_checkpoint
+from protomotions.agents.checkpoint import load_checkpoint, save_checkpoint
 from protomotions.agents.common.normalizer import DictNormalizer
 from protomotions.agents.ppo.config import PPOAgentConfig, to_plain
 from protomotions.agents.ppo.model import ActorCritic
@@ -49,7 +59,14 @@ class TrackerTeacher(nn.Module):
         self.policy = ActorCritic(spec, action_dim, net)
         self.normalizer = DictNormalizer(spec, agent_cfg.obs_clamp, enabled=agent_cfg.normalize_obs)
         try:
-            self.policy.load_state_dict(state["model"])
+            if state.get("actor_only"):  # an export: the critic stays at its (unused) initial weights
+                model = {**self.policy.state_dict(), **state["model"]}
+                missing = [k for k in self.policy.state_dict() if not k.startswith("critic") and k not in state["model"]]
+                if missing:
+                    raise RuntimeError(f"actor weights missing: {missing}")
+            else:
+                model = state["model"]
+            self.policy.load_state_dict(model)
             self.normalizer.load_state_dict(state["normalizer"])
         except RuntimeError as e:
             raise AssertionError(f"Configuration mismatch between expert and current model: {e}") from e
@@ -64,3 +81,44 @@ class TrackerTeacher(nn.Module):
 def load_tracker(path: str | Path, obs_spec: Mapping[str, int], action_dim: int, device) -> TrackerTeacher:
     state = load_checkpoint(resolve_checkpoint(path), map_location="cpu")
     return TrackerTeacher(state, obs_spec, action_dim).to(device)
+
+
+def export_actor(src: str | Path, dst_dir: str | Path) -> Path:
+    """Write ``dst_dir``/last.ckpt with the tracker's actor, normaliser and config only (no critic, no
+    optimiser), and its run's config.yaml beside it. Returns the checkpoint path."""
+    ckpt = resolve_checkpoint(src)
+    state = load_checkpoint(ckpt)
+    if "model" not in state or "normalizer" not in state:
+        raise ValueError(f"Error: {ckpt} is not a PPO tracker checkpoint (no 'model' / 'normalizer')")
+    slim = {
+        "model": {k: v for k, v in state["model"].items() if not k.startswith("critic")},
+        "normalizer": state["normalizer"],
+        "config": state["config"],
+        "epoch": state.get("epoch", 0),
+        "global_step": state.get("global_step", 0),
+        "actor_only": True,
+    }
+    out = save_checkpoint(slim, Path(dst_dir) / "last.ckpt")
+    if (ckpt.parent / "config.yaml").is_file():
+        shutil.copy(ckpt.parent / "config.yaml", Path(dst_dir) / "config.yaml")
+    return out
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(description="Export a tracker's actor for distillation (no critic).")
+    sub = p.add_subparsers(dest="cmd", required=True)
+    e = sub.add_parser("export", help="SRC (run dir or .ckpt) → DST_DIR/last.ckpt + config.yaml")
+    e.add_argument("src")
+    e.add_argument("dst_dir")
+    args = p.parse_args(argv)
+    try:
+        out = export_actor(args.src, args.dst_dir)
+    except (FileNotFoundError, ValueError) as err:
+        print(err, file=sys.stderr)
+        return 2
+    print(f"{out} ({out.stat().st_size / 2**20:.1f} MiB)")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
