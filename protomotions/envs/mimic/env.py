@@ -81,18 +81,18 @@ class MimicEnv(BaseEnv):
     def reference(self, motion_ids: torch.Tensor, times: torch.Tensor, offsets: torch.Tensor):
         """Reference state at ``times`` (M,), moved by ``offsets`` and lifted onto the terrain."""
         ref = self.motion_lib.get_state(motion_ids, times)
-        shift = offsets.clone()
-        root_xy = ref.root_pos[:, :2] + offsets[:, :2]
-        shift[:, 2] = shift[:, 2] + mean_ground_height(self.terrain, root_xy, self.config.reference_ground_radius)
-        body_shift = shift[:, None, :].expand_as(ref.body_pos)
+        root_ground = mean_ground_height(self.terrain, ref.root_pos[:, :2] + offsets[:, :2],
+                                         self.config.reference_ground_radius)
+        body_ground = root_ground[:, None].expand(ref.body_pos.shape[:2])
         if self.config.reference_foot_ground is not None:
             h0, h1 = self.config.reference_foot_ground
             weight = ((h1 - ref.body_pos[..., 2]) / (h1 - h0)).clamp(0.0, 1.0)
             own = self.ground_height(ref.body_pos[..., :2] + offsets[:, None, :2])
-            body_shift = body_shift.clone()
-            body_shift[..., 2] += weight * (own - (shift[:, 2] - offsets[:, 2])[:, None])
-        ref.root_pos = ref.root_pos + shift
-        ref.body_pos = ref.body_pos + body_shift
+            body_ground = torch.lerp(body_ground, own, weight)
+        ref.root_pos = ref.root_pos + offsets
+        ref.root_pos[:, 2] += root_ground
+        ref.body_pos = ref.body_pos + offsets[:, None, :]
+        ref.body_pos[..., 2] += body_ground
         return ref
 
     def future_targets(self):
