@@ -259,3 +259,17 @@ def test_motion_resets_start_from_clip_frames_at_the_spawn_heading():
     # without a motion file: the rest pose, as before
     plain = make_env(n=2)
     assert torch.equal(plain.reset_state(torch.arange(2)).dof_pos, torch.zeros(2, 69))
+
+
+def test_keyframe_pelvis_heights_stand_on_the_averaged_ground():
+    from protomotions.terrain import mean_ground_height
+
+    for radius in (0.0, 0.3):
+        env = make_env(n=64, terrain_type="complex", reference_ground_radius=radius)
+        env.reset()
+        pos, _ = env.pelvis_keyframes()
+        ground = mean_ground_height(env.terrain, pos[..., :2], radius)
+        assert torch.allclose(pos[..., 2] - ground, torch.full_like(ground, env.config.nominal_pelvis_height), atol=1e-5)
+        if radius > 0:  # some keyframes lie over uneven ground, where the two differ
+            assert (ground - env.terrain.height_at(pos[..., :2])).abs().max() > 0.01
+        env.close()

@@ -29,7 +29,7 @@ from protomotions.agents.ppo.config import to_plain
 
 EXPERT_FILE = "last.ckpt"
 # env settings that change what the expert's inputs mean
-ENV_LAYOUT_KEYS = ("keyframe_steps", "history_length", "history_stride", "action_scale")
+ENV_LAYOUT_KEYS = ("keyframe_steps", "history_length", "history_stride", "action_scale", "reference_ground_radius")
 
 
 class ExpertPolicy(nn.Module):

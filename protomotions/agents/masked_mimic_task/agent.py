@@ -20,7 +20,7 @@ from collections.abc import Mapping
 
 import torch
 
-from protomotions.agents.masked_mimic.expert import load_expert
+from protomotions.agents.masked_mimic.expert import ENV_LAYOUT_KEYS, load_expert
 from protomotions.agents.masked_mimic.kl_schedule import KLScheduled
 from protomotions.agents.masked_mimic.model import gaussian_kl, make_noise
 from protomotions.agents.masked_mimic_task.config import MaskedMimicTaskAgentConfig
@@ -37,7 +37,7 @@ def expert_requirements(env, latent_dim: int) -> dict:
     return {
         "latent_dim": latent_dim,
         "robot": {"num_bodies": env.simulator.num_bodies, "num_dofs": env.action_dim},
-        "env": {k: getattr(cfg, k, None) for k in ("keyframe_steps", "history_length", "history_stride", "action_scale")},
+        "env": {k: getattr(cfg, k, None) for k in ENV_LAYOUT_KEYS},
         "obs_spec": dict(env.obs_spec),
     }
 

@@ -160,12 +160,12 @@ class PathFollowerEnv(KeyframeTaskEnv):
         c = self.config
         points, yaw = self.paths.sample(self.path_time[:, None] + self.keyframe_offsets[None])
         if c.keyframe_turn_rate <= 0.0:
-            return path_keyframes(points, yaw, self.ground_height)
+            return path_keyframes(points, yaw, self.keyframe_ground)
         root = self.state.root_pos
         to_goal = points[:, -1, :2] - root[:, :2]
         distance = to_goal.norm(dim=-1).clamp_min(1e-6)
         speed = (distance / self.keyframe_offsets[-1]).clamp(max=c.max_speed)
-        return steering_keyframes(root, to_goal / distance[:, None], speed, self.keyframe_offsets, self.ground_height,
+        return steering_keyframes(root, to_goal / distance[:, None], speed, self.keyframe_offsets, self.keyframe_ground,
                                   points[..., 2], heading_angle(self.state.root_rot), c.keyframe_turn_rate)
 
     def compute_reward(self):

@@ -171,7 +171,7 @@ class SteeringEnv(KeyframeTaskEnv):
 
     def pelvis_keyframes(self) -> tuple[torch.Tensor, torch.Tensor]:
         return steering_keyframes(self.state.root_pos, self.commands.direction_w, self.commands.speed,
-                                  self.keyframe_offsets, self.ground_height, self.config.nominal_pelvis_height,
+                                  self.keyframe_offsets, self.keyframe_ground, self.config.nominal_pelvis_height,
                                   heading_angle(self.state.root_rot), self.config.keyframe_turn_rate)
 
     def compute_reward(self):

@@ -29,6 +29,7 @@ from protomotions.envs.obs import SELF_OBS_SIZE, self_obs_h
 from protomotions.envs.quality import QualityMetrics
 from protomotions.robot import smpl
 from protomotions.simulator.base import ResetState
+from protomotions.terrain import mean_ground_height
 from protomotions.utils.rotations import heading_angle, quat_mul, quat_normalize, quat_rotate, yaw_quat
 
 CONDITIONABLE_IDS = [smpl.BODY_NAMES.index(b) for b in smpl.CONDITIONABLE_BODY_NAMES]
@@ -50,6 +51,11 @@ class KeyframeTaskConfig(BaseEnvConfig):
     nominal_pelvis_height: float = 0.95
     """Pelvis height (m) above the terrain in the keyframes; the rest pose stands at
     smpl.default_root_height() ≈ 1.00 m, locomotion with bent knees ~5 cm lower."""
+    reference_ground_radius: float = 0.0
+    """Keyframe pelvis heights stand on the mean ground within ±this (m) of each keyframe; 0 = the
+    height right under it. Must match the expert's own ``reference_ground_radius`` (checked when the
+    expert loads): an expert distilled on averaged ground expects the pelvis to ride over stairs and
+    bumps, not to jump with every step under it."""
     keyframe_turn_rate: float = 1.5
     """Goal engineering (rad/s): the keyframes lie on an arc whose walking direction turns from the pelvis
     heading towards the goal at most this fast (``steering_keyframes``). Steering: towards the command;
@@ -129,6 +135,10 @@ class KeyframeTaskEnv(BaseEnv):
 
     def pelvis_keyframes(self) -> tuple[torch.Tensor, torch.Tensor]:
         raise NotImplementedError
+
+    def keyframe_ground(self, xy: torch.Tensor) -> torch.Tensor:
+        """Ground height (...) that keyframe pelvis heights stand on, at world points ``xy`` (..., 2)."""
+        return mean_ground_height(self.terrain, xy, self.config.reference_ground_radius)
 
     def task_obs_spec(self) -> dict[str, int]:
         c = self.config
