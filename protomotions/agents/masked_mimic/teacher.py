@@ -59,14 +59,11 @@ class TrackerTeacher(nn.Module):
         self.policy = ActorCritic(spec, action_dim, net)
         self.normalizer = DictNormalizer(spec, agent_cfg.obs_clamp, enabled=agent_cfg.normalize_obs)
         try:
-            if state.get("actor_only"):  # an export: the critic stays at its (unused) initial weights
-                model = {**self.policy.state_dict(), **state["model"]}
-                missing = [k for k in self.policy.state_dict() if not k.startswith("critic") and k not in state["model"]]
-                if missing:
-                    raise RuntimeError(f"actor weights missing: {missing}")
-            else:
-                model = state["model"]
-            self.policy.load_state_dict(model)
+            # an actor-only export leaves the (unused) critic at its initial weights
+            missing, unexpected = self.policy.load_state_dict(state["model"], strict=not state.get("actor_only"))
+            missing = [k for k in missing if not k.startswith("critic")]
+            if missing or unexpected:
+                raise RuntimeError(f"weights missing {missing}, unexpected {unexpected}")
             self.normalizer.load_state_dict(state["normalizer"])
         except RuntimeError as e:
             raise AssertionError(f"Configuration mismatch between expert and current model: {e}") from e
