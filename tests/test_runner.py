@@ -195,6 +195,15 @@ def test_fit_writes_run_directory_and_tensorboard(tmp_path):
     assert steps == [1024, 2048, 3072]
 
 
+def test_wall_clock_budget_counts_from_process_start_and_saves(tmp_path, capsys):
+    # the process (imports, env set-up: a GPU kernel compile on a fresh machine) has already used this
+    # budget, so the run stops after its first epoch, saves, and says how to go on
+    runner, _, _ = make_run(tmp_path, max_epochs=50, manual_save_every=10, eval_metrics_every=0, max_wall_seconds=1e-3)
+    runner.fit()
+    assert load_checkpoint(tmp_path / LAST_CHECKPOINT)["epoch"] == 1
+    assert "wall-clock budget" in capsys.readouterr().out
+
+
 def test_resume_continues_epoch_and_step_count(tmp_path):
     runner, _, agent = make_run(tmp_path, max_epochs=3, manual_save_every=2, eval_metrics_every=0)
     runner.fit()

@@ -16,7 +16,8 @@
 #
 # - installs mujoco / mujoco_warp / warp / hydra from .gpu (see ../shared/gpu/gpu_env.sh);
 # - resumes from .resume/NAME/ (transport parts + config.yaml, as written below) when present;
-# - trains with runner.max_wall_seconds=WALL_SECONDS, then packs last.ckpt (without Adam's
+# - trains with runner.max_wall_seconds=WALL_SECONDS (counted from the start of train_agent.py, the first
+#   warp compile included, so WALL + ~40 s for the pack fits a call's limit), then packs last.ckpt (without Adam's
 #   moments) into $OUT/NAME/ with config.yaml, the TensorBoard events and the log.
 # Locally: python -m protomotions.agents.transport unpack DIR results/NAME/last.ckpt to continue.
 set -uo pipefail

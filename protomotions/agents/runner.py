@@ -31,6 +31,7 @@ from typing import Any
 
 import torch
 
+from protomotions import PROCESS_START
 from protomotions.agents.checkpoint import (
     BEST_CHECKPOINT,
     LAST_CHECKPOINT,
@@ -61,7 +62,8 @@ class RunnerConfig:
     progress_bar: bool = True
     """Show a rich progress bar on rank 0."""
     max_wall_seconds: float | None = None
-    """Stop (and save last.ckpt) after the epoch that crosses this wall-clock budget; a later run resumes."""
+    """Stop (and save last.ckpt) after the epoch that crosses this wall-clock budget, counted from the start
+    of the process (``protomotions.PROCESS_START``: set-up and kernel compiles included); a later run resumes."""
 
 
 class EpisodeStats:
@@ -247,10 +249,9 @@ class Runner:
         self.stats.reset_episodes()
         metrics: dict[str, float] = {}
         with self._progress() as (progress, task):
-            fit_start = time.perf_counter()
             while self.epoch < self.max_epochs:
                 metrics = self.run_epoch()
-                if self.config.max_wall_seconds and time.perf_counter() - fit_start > self.config.max_wall_seconds:
+                if self.config.max_wall_seconds and time.monotonic() - PROCESS_START > self.config.max_wall_seconds:
                     self.fabric.print(f"[runner] wall-clock budget {self.config.max_wall_seconds:.0f} s reached at "
                                       f"epoch {self.epoch}; saving {LAST_CHECKPOINT} (re-run to resume)")
                     break
