@@ -8,6 +8,8 @@ which is positive for ground below the root.
 
 from __future__ import annotations
 
+import functools
+
 import torch
 
 from protomotions.terrain.base import Terrain
@@ -34,8 +36,14 @@ def mean_ground_height(terrain: Terrain, xy: torch.Tensor, radius: float, num_pe
     """
     if radius <= 0:
         return terrain.height_at(xy[..., :2])
-    off = heightmap_offsets(num_per_side, radius, device=xy.device, dtype=xy.dtype)
+    off = _mean_ground_offsets(num_per_side, float(radius), xy.device, xy.dtype)
     return terrain.height_at(xy[..., None, :2] + off).mean(-1)
+
+
+@functools.lru_cache(maxsize=16)
+def _mean_ground_offsets(num_per_side: int, radius: float, device: torch.device, dtype: torch.dtype) -> torch.Tensor:
+    # built once per setting: mean_ground_height runs every control step (mimic targets, task keyframes)
+    return heightmap_offsets(num_per_side, radius, device=device, dtype=dtype)
 
 
 class HeightmapSampler:
