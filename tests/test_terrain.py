@@ -96,6 +96,30 @@ def test_every_type_present_with_its_shape(complex_terrain, default_cfg):
     assert np.all(hs[:b] == 0) and np.all(hs[-b:] == 0) and np.all(hs[:, :b] == 0) and np.all(hs[:, -b:] == 0)
 
 
+def test_rough_noise_is_a_bumpy_surface_not_blocks(complex_terrain, default_cfg):
+    """Linear (the default): the reference's interpolated noise; hold: 0.2 m blocks with tall edges."""
+    cfg = default_cfg
+    col = column_types(cfg).index("rough_slope")
+    level = 0  # difficulty 0: no slope, the noise alone
+    h = tile(complex_terrain, cfg, level, col)
+    c = round(cfg.map_length / cfg.horizontal_scale) // 2
+    k = round(cfg.rough_cell / cfg.horizontal_scale)
+    off = (h[: c - 20, : c - 20])  # away from the level platform
+    assert np.abs(off).max() <= cfg.rough_amplitude + 1e-6 and np.abs(off).max() > 0.5 * cfg.rough_amplitude
+    # coarse grid points carry multiples of rough_step; between them heights are the average of the neighbours
+    on_grid = off[::k, ::k]
+    assert np.allclose(on_grid / cfg.rough_step, np.round(on_grid / cfg.rough_step), atol=0.25)
+    mid = 0.5 * (off[0:-2:k, ::k] + off[2::k, ::k])
+    assert np.allclose(off[1:-1:k, ::k], mid, atol=cfg.vertical_scale)
+    # one sample to the next rises at most half the noise range, where held blocks jump the full range
+    assert np.abs(np.diff(off, axis=0)).max() <= cfg.rough_amplitude + cfg.vertical_scale
+    held = build_terrain(TerrainConfig(rough_interpolation="hold"))
+    hh = tile(held, cfg, level, col)[: c - 20, : c - 20]
+    assert np.abs(np.diff(hh, axis=0)).max() > 1.5 * cfg.rough_amplitude
+    with pytest.raises(ValueError, match="rough_interpolation"):
+        TerrainConfig(rough_interpolation="cubic")
+
+
 def test_tile_at_names_the_tile_under_a_point(complex_terrain, default_cfg):
     cfg, types = default_cfg, column_types(default_cfg)
     b, lx, wy = cfg.border_size, cfg.map_length, cfg.map_width

@@ -48,7 +48,12 @@ class TerrainConfig:
     spawn_spacing: float = 1.0  # grid spacing of spawn points on flat tiles, metres
     spawn_clearance: float = 1.0  # radius (square) that must be walkable around a spawn point, metres
     rough_amplitude: float = 0.1  # rough slopes: uniform noise in ±this, metres
-    rough_cell: float = 0.2  # rough noise is drawn on this grid and held, metres
+    rough_step: float = 0.025  # noise values are multiples of this, metres
+    rough_cell: float = 0.2  # spacing of the coarse noise grid, metres
+    # "linear": the coarse noise is interpolated between its grid points (a bumpy surface, as the
+    # reference's random_uniform_terrain); "hold": each value fills its cell (0.2 m blocks with steps of
+    # up to 2·amplitude, the layout of runs made before 2026-11-25, kept to reproduce their numbers)
+    rough_interpolation: str = "linear"
     stair_width: float = 0.31
     discrete_num_rects: int = 20
     discrete_size: tuple[float, float] = (1.0, 2.0)  # side range of discrete obstacles, metres
@@ -58,6 +63,8 @@ class TerrainConfig:
         # Hydra hands over ListConfig; plain floats keep numpy and equality checks simple
         self.proportions = [float(p) for p in self.proportions]
         self.discrete_size = (float(self.discrete_size[0]), float(self.discrete_size[1]))
+        if self.rough_interpolation not in ("linear", "hold"):
+            raise ValueError(f"terrain.rough_interpolation={self.rough_interpolation!r}: use 'linear' or 'hold'")
         if self.terrain_type not in ("flat", "complex"):
             raise ValueError(f"terrain.terrain_type={self.terrain_type!r}: use 'flat' or 'complex'")
         if len(self.proportions) != len(TERRAIN_TYPES):
@@ -166,7 +173,7 @@ def _tile(kind: str, d: float, lx: np.ndarray, ly: np.ndarray, cfg: TerrainConfi
         # constant gradient 0.4 d from the edge to the platform, which stays level
         h = sign * 0.4 * d * (half - np.maximum(r, half_p))
         if kind == "rough_slope":
-            h = h + np.where(platform, 0.0, _held_noise(h.shape, cfg, rng))
+            h = h + np.where(platform, 0.0, _rough_noise(h.shape, cfg, rng))
         return h
     if kind in ("stairs_up", "stairs_down"):
         step = 0.05 + 0.175 * d
@@ -184,11 +191,23 @@ def _tile(kind: str, d: float, lx: np.ndarray, ly: np.ndarray, cfg: TerrainConfi
     raise ValueError(f"terrain type {kind!r} unknown: use one of {TERRAIN_TYPES}")
 
 
-def _held_noise(shape: tuple[int, int], cfg: TerrainConfig, rng: np.random.Generator) -> np.ndarray:
-    """Uniform noise in ±rough_amplitude drawn on a coarse grid and held over each rough_cell."""
-    k = max(1, round(cfg.rough_cell / cfg.horizontal_scale))
-    coarse = rng.uniform(-cfg.rough_amplitude, cfg.rough_amplitude, size=(-(-shape[0] // k), -(-shape[1] // k)))
-    return np.repeat(np.repeat(coarse, k, axis=0), k, axis=1)[: shape[0], : shape[1]]
+def _rough_noise(shape: tuple[int, int], cfg: TerrainConfig, rng: np.random.Generator) -> np.ndarray:
+    """Uniform noise in ±rough_amplitude on a rough_cell grid, spread to the samples of one tile."""
+    hs = cfg.horizontal_scale
+    if cfg.rough_interpolation == "hold":  # the earlier layout, draw for draw
+        k = max(1, round(cfg.rough_cell / hs))
+        coarse = rng.uniform(-cfg.rough_amplitude, cfg.rough_amplitude, size=(-(-shape[0] // k), -(-shape[1] // k)))
+        return np.repeat(np.repeat(coarse, k, axis=0), k, axis=1)[: shape[0], : shape[1]]
+    levels = np.arange(-cfg.rough_amplitude, cfg.rough_amplitude + 0.5 * cfg.rough_step, cfg.rough_step)
+    # coarse points at 0, cell, 2·cell, ... up to past the tile's last sample
+    n_coarse = [int(np.ceil((n - 1) * hs / cfg.rough_cell - 1e-9)) + 1 for n in shape]
+    coarse = rng.choice(levels, size=n_coarse)
+    u = [np.arange(n) * hs / cfg.rough_cell for n in shape]  # sample positions in coarse cells
+    i0 = [np.minimum(np.floor(v + 1e-9).astype(int), c - 2) for v, c in zip(u, n_coarse)]
+    fx, fy = (u[0] - i0[0])[:, None], (u[1] - i0[1])[None, :]
+    a, b = i0[0][:, None], i0[1][None, :]
+    return ((1 - fx) * (1 - fy) * coarse[a, b] + fx * (1 - fy) * coarse[a + 1, b]
+            + (1 - fx) * fy * coarse[a, b + 1] + fx * fy * coarse[a + 1, b + 1])
 
 
 def _discrete(height: float, lx, ly, cfg, rng) -> np.ndarray:
