@@ -67,6 +67,25 @@ def test_random_actions_fall_and_terminate_then_reset_subset():
     assert terminated_any.any(), "strong random actions should make someone fall within 4 s"
 
 
+def test_partial_reset_observations_equal_a_full_recompute():
+    """reset(ids) refreshes only the reset envs' robot observations; the result must match observations()."""
+    env = make_env(n=4, terrain_type="complex")
+    env.reset()
+    g = torch.Generator().manual_seed(3)
+    for _ in range(5):
+        step_obs = env.step(0.5 * torch.randn(4, 69, generator=g))[0]
+    held = {k: v.clone() for k, v in step_obs.items()}
+    obs = env.reset(torch.tensor([2, 0]))
+    full = env.observations()
+    assert obs.keys() == full.keys()
+    for key in full:
+        assert torch.allclose(obs[key], full[key], atol=1e-6), key
+    assert not torch.allclose(obs["self_obs"][0], held["self_obs"][0])  # the reset envs did change
+    assert torch.equal(obs["self_obs"][1], held["self_obs"][1])
+    for key, value in held.items():  # out of place: the step's tensors are left as they were
+        assert torch.equal(step_obs[key], value), key
+
+
 def test_standing_still_with_zero_actions_does_not_terminate():
     env = make_env(n=2, max_episode_length=60)
     env.reset()

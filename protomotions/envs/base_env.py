@@ -69,6 +69,8 @@ class BaseEnv:
             self.obs_spec["terrain"] = HEIGHTMAP_SIZE
         self.obs_spec.update(self.task_obs_spec())
         self._last_obs: dict[str, torch.Tensor] | None = None
+        self._self_obs: torch.Tensor | None = None
+        self._self_obs_state: RobotState | None = None  # the state _self_obs was computed from
         self._heightmap = None
         if config.use_terrain_obs:
             from protomotions.terrain.heightmap import HeightmapSampler
@@ -87,7 +89,10 @@ class BaseEnv:
             self.progress[env_ids] = 0
             self.prev_actions[env_ids] = 0.0
             self.on_reset(env_ids)
-        self._last_obs = self.observations()
+        if self._last_obs is None or env_ids.numel() == self.num_envs:
+            self._last_obs = self.observations()
+        else:
+            self._last_obs = self._observations_after_partial_reset(env_ids)
         return self._last_obs
 
     def step(self, actions: torch.Tensor):
@@ -131,12 +136,35 @@ class BaseEnv:
 
     def observations(self) -> dict[str, torch.Tensor]:
         s = self.state
-        obs = {
-            "self_obs": self_obs_h(s.body_pos, s.body_rot, s.body_vel, s.body_ang_vel, self.ground_height(s.root_pos[:, :2])),
-            "prev_actions": self.prev_actions,
-        }
+        obs = {"self_obs": self.self_observation(), "prev_actions": self.prev_actions}
         if self._heightmap is not None:
             obs["terrain"] = self._heightmap(s.root_pos, s.root_rot)
+        obs.update(self.task_observations())
+        return obs
+
+    def self_observation(self) -> torch.Tensor:
+        """(N, 358) self-observation of the current state, computed once per simulator state: task
+        envs read it for their history after physics and again for the observations."""
+        s = self.state
+        if self._self_obs_state is not s:
+            self._self_obs, self._self_obs_state = self.self_observation_of(s), s
+        return self._self_obs
+
+    def self_observation_of(self, s: RobotState) -> torch.Tensor:
+        """Self-observation (M, 358) of the robots in ``s`` (any subset of envs)."""
+        return self_obs_h(s.body_pos, s.body_rot, s.body_vel, s.body_ang_vel, self.ground_height(s.root_pos[:, :2]))
+
+    def _observations_after_partial_reset(self, env_ids: torch.Tensor) -> dict[str, torch.Tensor]:
+        """step() computed every env's observations; only the reset envs' robot part changed, so
+        recompute that for them alone (most steps reset a few envs). Task observations are recomputed
+        in full: a task's bookkeeping is batched over all envs. Out of place: a caller may hold the
+        step's tensors."""
+        obs = dict(self._last_obs)
+        sub = self.state.index(env_ids)
+        obs["self_obs"] = obs["self_obs"].index_copy(0, env_ids, self.self_observation_of(sub))
+        if self._heightmap is not None:
+            obs["terrain"] = obs["terrain"].index_copy(0, env_ids, self._heightmap(sub.root_pos, sub.root_rot))
+        obs["prev_actions"] = self.prev_actions
         obs.update(self.task_observations())
         return obs
 

@@ -18,7 +18,7 @@ from protomotions.envs.history import ObsHistory
 from protomotions.envs.masked_mimic.masks import ConditioningMasks, MaskConfig
 from protomotions.envs.masked_mimic.obs import masked_target_obs_h, masked_target_size
 from protomotions.envs.mimic.env import MimicEnv, MimicEnvConfig
-from protomotions.envs.obs import SELF_OBS_SIZE, self_obs_h
+from protomotions.envs.obs import SELF_OBS_SIZE
 from protomotions.robot import smpl
 
 CONDITIONABLE_IDS = [smpl.BODY_NAMES.index(b) for b in smpl.CONDITIONABLE_BODY_NAMES]
@@ -78,19 +78,15 @@ class MaskedMimicEnv(MimicEnv):
         obs["history"] = self.history.read()
         return obs
 
-    def _self_obs_now(self) -> torch.Tensor:
-        s = self.state
-        return self_obs_h(s.body_pos, s.body_rot, s.body_vel, s.body_ang_vel, self.ground_height(s.root_pos[:, :2]))
-
     def on_reset(self, env_ids: torch.Tensor) -> None:
         super().on_reset(env_ids)
         self.masks.resample(env_ids)
-        self.history.fill(env_ids, self._self_obs_now()[env_ids])  # the past of a fresh episode is its present
+        self.history.fill(env_ids, self.self_observation_of(self.state.index(env_ids)))  # the past of a fresh episode is its present
 
     def post_physics_step(self) -> None:
         super().post_physics_step()
         self.masks.step()
-        self.history.push(self._self_obs_now())
+        self.history.push(self.self_observation())
 
     def evaluate(self, act_fn, max_clips: int | None = None, conditioning: str | None = None) -> dict[str, float]:
         """Tracking evaluation (see MimicEnv.evaluate) under a fixed ``conditioning`` mode, e.g. "full"."""

@@ -25,7 +25,7 @@ from protomotions.envs.base_env import BaseEnv, BaseEnvConfig
 from protomotions.envs.history import ObsHistory
 from protomotions.envs.masked_mimic.masks import ConditioningMasks, MaskConfig
 from protomotions.envs.masked_mimic.obs import masked_target_obs_h, masked_target_size
-from protomotions.envs.obs import SELF_OBS_SIZE, self_obs_h
+from protomotions.envs.obs import SELF_OBS_SIZE
 from protomotions.envs.quality import QualityMetrics
 from protomotions.robot import smpl
 from protomotions.simulator.base import ResetState
@@ -166,10 +166,6 @@ class KeyframeTaskEnv(BaseEnv):
         obs["history"] = self.history.read()
         return obs
 
-    def _self_obs_now(self) -> torch.Tensor:
-        s = self.state
-        return self_obs_h(s.body_pos, s.body_rot, s.body_vel, s.body_ang_vel, self.ground_height(s.root_pos[:, :2]))
-
     def reset_state(self, env_ids: torch.Tensor) -> ResetState:
         rest = self.default_reset_state(env_ids)
         if self.motion_lib is None or self.config.motion_init_prob <= 0.0:
@@ -185,10 +181,10 @@ class KeyframeTaskEnv(BaseEnv):
         return ResetState(**{f.name: pick(f.name) for f in fields(ResetState)})
 
     def on_reset(self, env_ids: torch.Tensor) -> None:
-        self.history.fill(env_ids, self._self_obs_now()[env_ids])  # a fresh episode's past is its present
+        self.history.fill(env_ids, self.self_observation_of(self.state.index(env_ids)))  # a fresh episode's past is its present
 
     def post_physics_step(self) -> None:
-        self.history.push(self._self_obs_now())
+        self.history.push(self.self_observation())
 
     # --- evaluation --------------------------------------------------------------------------
     def _eval_begin(self) -> None:
