@@ -176,6 +176,20 @@ def test_mean_ground_height_ramps_over_stairs(complex_terrain, default_cfg):
     assert torch.equal(mean_ground_height(flat, xy, 0.3), torch.zeros(len(xy)))
 
 
+@pytest.mark.parametrize("radius, num_per_side", [(0.3, 7), (0.2, 3), (0.25, 6)])
+def test_mean_ground_height_equals_the_mean_of_its_samples(complex_terrain, radius, num_per_side):
+    """Whole-cell grids read a pre-averaged terrain (one lookup); others sample; both are the plain mean."""
+    from protomotions.terrain.heightmap import heightmap_offsets
+
+    nx, ny = complex_terrain.heights.shape
+    hs = complex_terrain.horizontal_scale
+    g = torch.Generator().manual_seed(7)
+    xy = torch.rand(4000, 2, generator=g) * torch.tensor([(nx - 1) * hs, (ny - 1) * hs])
+    xy[:4] = torch.tensor([[0.0, 0.0], [(nx - 1) * hs, (ny - 1) * hs], [0.05, 3.0], [50.0, (ny - 1) * hs - 0.01]])
+    sampled = complex_terrain.height_at(xy[:, None, :] + heightmap_offsets(num_per_side, radius)).mean(-1)
+    assert torch.allclose(mean_ground_height(complex_terrain, xy, radius, num_per_side), sampled, atol=2e-5)
+
+
 def test_smooth_slope_gradient(complex_terrain, default_cfg):
     cfg = default_cfg
     col = column_types(cfg).index("smooth_slope")

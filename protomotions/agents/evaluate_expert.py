@@ -44,6 +44,7 @@ def build(expert: str, conditioning: str, terrain: str, num_envs: int, motion_fi
           seed: int | None = None, reference_ground_radius: float | None = None,
           reference_foot_ground: list[float] | None = None):
     from protomotions.builders import build_env, build_simulator, build_terrain
+    from protomotions.evaluation import one_torch_thread_beside_cpu_physics
 
     kind, ckpt, cfg = _load(expert)
     OmegaConf.set_struct(cfg, False)
@@ -61,7 +62,9 @@ def build(expert: str, conditioning: str, terrain: str, num_envs: int, motion_fi
     if reference_foot_ground is not None:
         cfg.env.config.reference_foot_ground = reference_foot_ground or None  # [] = off
     terrain_obj = build_terrain(cfg)
-    env = build_env(cfg, build_simulator(cfg, terrain_obj, device=device), terrain_obj)
+    sim = build_simulator(cfg, terrain_obj, device=device)
+    one_torch_thread_beside_cpu_physics(sim)
+    env = build_env(cfg, sim, terrain_obj)
     if kind == "expert":
         from protomotions.agents.masked_mimic.expert import load_expert
         from protomotions.agents.masked_mimic_task.agent import expert_requirements
