@@ -51,3 +51,22 @@ def test_repeats_average_new_placements_and_the_seed_picks_them(tiny_expert):
     # the same seed gives the same placements: the first repeat is the single evaluation
     one = _evaluate(*args, "--seed", "5")
     assert one["success_rate"] == per[0] and one["repeats"] == 1
+
+
+def test_evaluations_beside_the_cpu_thread_pool_use_one_torch_thread():
+    import torch
+
+    from protomotions.evaluation import one_torch_thread_beside_cpu_physics
+    from protomotions.simulator.base import SimulatorConfig
+    from protomotions.simulator.mujoco.simulator import MujocoSimulator
+    from protomotions.terrain import flat_terrain
+
+    before = torch.get_num_threads()
+    try:
+        torch.set_num_threads(2)
+        one_torch_thread_beside_cpu_physics(MujocoSimulator(SimulatorConfig(num_envs=2, num_threads=1), flat_terrain()))
+        assert torch.get_num_threads() == 2  # no pool: nothing competes with torch's threads
+        one_torch_thread_beside_cpu_physics(MujocoSimulator(SimulatorConfig(num_envs=2, num_threads=2), flat_terrain()))
+        assert torch.get_num_threads() == 1
+    finally:
+        torch.set_num_threads(before)
