@@ -22,6 +22,9 @@ from pathlib import Path
 
 import torch
 
+# this checkout's package, whichever one pip last installed in editable mode (a CI clone re-points it)
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
 from protomotions.robot import smpl
 from protomotions.simulator.base import ResetState, SimulatorConfig
 from protomotions.utils.rotations import quat_normalize

@@ -19,9 +19,13 @@ import platform
 import sys
 import time
 from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
 
 import numpy as np
 import torch
+
+# this checkout's package, whichever one pip last installed in editable mode (a CI clone re-points it)
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from protomotions.builders import simulator_class
 from protomotions.envs.base_env import BaseEnv, BaseEnvConfig

@@ -11,11 +11,16 @@ compile time, grid size and mj_step rate on a flat spawn spot and on a stairs ti
 from __future__ import annotations
 
 import argparse
+import sys
 import time
+from pathlib import Path
 
 import mujoco
 import numpy as np
 import torch
+
+# this checkout's package, whichever one pip last installed in editable mode (a CI clone re-points it)
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from protomotions.robot.mjcf import ASSET_PATH
 from protomotions.simulator.mujoco.scene import build_model

@@ -12,10 +12,14 @@ DoF) for latent offsets of k·σ_p, for the latent set to zero, and for another 
 from __future__ import annotations
 
 import argparse
+import sys
 from pathlib import Path
 
 import torch
 from hydra import compose, initialize_config_dir
+
+# this checkout's package, whichever one pip last installed in editable mode (a CI clone re-points it)
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from protomotions.agents.masked_mimic.expert import load_expert
 from protomotions.agents.masked_mimic_task.agent import expert_requirements

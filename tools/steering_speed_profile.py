@@ -12,9 +12,13 @@ from __future__ import annotations
 
 import argparse
 import itertools
+import sys
 from pathlib import Path
 
 import torch
+
+# this checkout's package, whichever one pip last installed in editable mode (a CI clone re-points it)
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from protomotions.envs.steering.env import SteeringEnv
 from protomotions.evaluation import evaluate_task_checkpoint

@@ -13,10 +13,14 @@ from __future__ import annotations
 
 import argparse
 import json
+import sys
 from collections import Counter
 from pathlib import Path
 
 import torch
+
+# this checkout's package, whichever one pip last installed in editable mode (a CI clone re-points it)
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from protomotions.builders import dataclass_from_config
 from protomotions.envs.path_follower.env import PathFollowerEnv
