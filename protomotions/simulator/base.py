@@ -114,7 +114,10 @@ class Simulator(abc.ABC):
 
     @abc.abstractmethod
     def get_state(self) -> RobotState:
-        """The state after the last ``step``/``reset_envs``, as tensors on ``self.device``."""
+        """The state after the last ``step``/``reset_envs``, as tensors on ``self.device``.
+
+        A new object after every ``step`` and ``reset_envs``, the same one between them: envs cache
+        values derived from it by identity (``BaseEnv.self_observation``)."""
 
     def render(self, env_id: int = 0, width: int = 640, height: int = 480, markers=None):
         """One RGB frame (H, W, 3) uint8 of env ``env_id``, camera following its pelvis."""
