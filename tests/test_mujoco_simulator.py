@@ -100,3 +100,16 @@ def test_contact_forces_carry_the_weight_when_standing():
     feet = [smpl.BODY_NAMES.index(b) for b in smpl.FOOT_BODY_NAMES]
     others = [i for i in range(24) if i not in feet]
     assert f[others].norm(dim=-1).max() < 1e-6
+
+
+def test_get_state_is_a_new_object_after_each_step_and_reset():
+    """Envs cache values derived from the state by identity (BaseEnv.self_observation)."""
+    sim = make_sim(2)
+    sim.reset_envs(torch.arange(2), random_reset_state(2))
+    s0 = sim.get_state()
+    assert sim.get_state() is s0
+    sim.step(torch.zeros(2, smpl.NUM_DOFS))
+    s1 = sim.get_state()
+    assert s1 is not s0 and sim.get_state() is s1
+    sim.reset_envs(torch.tensor([1]), random_reset_state(1, seed=1))
+    assert sim.get_state() is not s1
