@@ -70,7 +70,7 @@ class BaseEnv:
         self.obs_spec.update(self.task_obs_spec())
         self._last_obs: dict[str, torch.Tensor] | None = None
         self._self_obs: torch.Tensor | None = None
-        self._self_obs_state: RobotState | None = None  # the state _self_obs was computed from
+        self._self_obs_key: tuple | None = None  # (state, env_ids) _self_obs was computed for
         self._heightmap = None
         if config.use_terrain_obs:
             from protomotions.terrain.heightmap import HeightmapSampler
@@ -142,17 +142,18 @@ class BaseEnv:
         obs.update(self.task_observations())
         return obs
 
-    def self_observation(self) -> torch.Tensor:
-        """(N, 358) self-observation of the current state, computed once per simulator state: task
-        envs read it for their history after physics and again for the observations."""
-        s = self.state
-        if self._self_obs_state is not s:
-            self._self_obs, self._self_obs_state = self.self_observation_of(s), s
-        return self._self_obs
+    def self_observation(self, env_ids: torch.Tensor | None = None) -> torch.Tensor:
+        """(N, 358) self-observation of the current state, or (M, 358) of envs ``env_ids`` only.
 
-    def self_observation_of(self, s: RobotState) -> torch.Tensor:
-        """Self-observation (M, 358) of the robots in ``s`` (any subset of envs)."""
-        return self_obs_h(s.body_pos, s.body_rot, s.body_vel, s.body_ang_vel, self.ground_height(s.root_pos[:, :2]))
+        Computed once per simulator state and ``env_ids`` tensor: task envs read it for their history
+        (after physics, or on a reset) and the env reads it again for the observations."""
+        s, key = self.state, self._self_obs_key
+        if key is None or key[0] is not s or key[1] is not env_ids:
+            sub = s if env_ids is None else s.index(env_ids)
+            ground = self.ground_height(sub.root_pos[:, :2])
+            self._self_obs = self_obs_h(sub.body_pos, sub.body_rot, sub.body_vel, sub.body_ang_vel, ground)
+            self._self_obs_key = (s, env_ids)
+        return self._self_obs
 
     def _observations_after_partial_reset(self, env_ids: torch.Tensor) -> dict[str, torch.Tensor]:
         """step() computed every env's observations; only the reset envs' robot part changed, so
@@ -160,10 +161,10 @@ class BaseEnv:
         in full: a task's bookkeeping is batched over all envs. Out of place: a caller may hold the
         step's tensors."""
         obs = dict(self._last_obs)
-        sub = self.state.index(env_ids)
-        obs["self_obs"] = obs["self_obs"].index_copy(0, env_ids, self.self_observation_of(sub))
+        obs["self_obs"] = obs["self_obs"].index_copy(0, env_ids, self.self_observation(env_ids))
         if self._heightmap is not None:
-            obs["terrain"] = obs["terrain"].index_copy(0, env_ids, self._heightmap(sub.root_pos, sub.root_rot))
+            s = self.state
+            obs["terrain"] = obs["terrain"].index_copy(0, env_ids, self._heightmap(s.root_pos[env_ids], s.root_rot[env_ids]))
         obs["prev_actions"] = self.prev_actions
         obs.update(self.task_observations())
         return obs

@@ -81,7 +81,7 @@ class MaskedMimicEnv(MimicEnv):
     def on_reset(self, env_ids: torch.Tensor) -> None:
         super().on_reset(env_ids)
         self.masks.resample(env_ids)
-        self.history.fill(env_ids, self.self_observation_of(self.state.index(env_ids)))  # the past of a fresh episode is its present
+        self.history.fill(env_ids, self.self_observation(env_ids))  # the past of a fresh episode is its present
 
     def post_physics_step(self) -> None:
         super().post_physics_step()

@@ -181,7 +181,7 @@ class KeyframeTaskEnv(BaseEnv):
         return ResetState(**{f.name: pick(f.name) for f in fields(ResetState)})
 
     def on_reset(self, env_ids: torch.Tensor) -> None:
-        self.history.fill(env_ids, self.self_observation_of(self.state.index(env_ids)))  # a fresh episode's past is its present
+        self.history.fill(env_ids, self.self_observation(env_ids))  # a fresh episode's past is its present
 
     def post_physics_step(self) -> None:
         self.history.push(self.self_observation())
