@@ -3,11 +3,12 @@
     python benchmarks/bench_sim.py --simulator mujoco --num_envs 64 --steps 300
 
 Runs the base humanoid env with random actions, then (mujoco only) a raw loop of ``mj_step``
-on the same model, the same number of MjData and the same thread count, *replaying the env's
-run*: the same PD targets every step and the same resets (same states), so both loops do the
-same physics and raw_ratio measures only the framework's overhead (observations, state
-tensors, reset bookkeeping). Last line, exactly: ``env_steps_per_s=<number> raw_ratio=<number>``
-(raw_ratio = env throughput / raw throughput; "nan" where there is no raw loop).
+on the same model, the same number of MjData, the same chunks and the same threads (the
+simulator's own dispatch), *replaying the env's run*: the same PD targets every step and the
+same resets (same states), so both loops do the same physics and raw_ratio measures only the
+framework's overhead (observations, state tensors, reset bookkeeping). Last line, exactly:
+``env_steps_per_s=<number> raw_ratio=<number>`` (raw_ratio = env throughput / raw throughput;
+"nan" where there is no raw loop).
 """
 
 from __future__ import annotations
@@ -18,7 +19,6 @@ import os
 import platform
 import sys
 import time
-from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import numpy as np
@@ -75,7 +75,8 @@ def bench_env(args) -> tuple[float, BaseEnv, Recorder | None]:
 
 
 def bench_raw_mujoco(args, env: BaseEnv, record: Recorder) -> float:
-    """mj_step only on fresh MjData, same threads and chunking, replaying the env's targets and resets."""
+    """mj_step only on fresh MjData, replaying the env's targets and resets through the simulator's own
+    chunk dispatch (same threads, same chunks, same hand-off), so only the framework's work differs."""
     import mujoco
 
     from protomotions.robot import smpl
@@ -94,18 +95,14 @@ def bench_raw_mujoco(args, env: BaseEnv, record: Recorder) -> float:
             datas[i].ctrl[:] = ctrl[i]
             mujoco.mj_step(model, datas[i], decimation)
 
-    pool = ThreadPoolExecutor(sim.num_threads)
     start = time.perf_counter()
     for targets, reset_ids in zip(record.ctrl, record.resets):
         ctrl[:] = targets
-        for f in [pool.submit(chunk, lo, hi) for lo, hi in sim._chunks]:
-            f.result()
+        sim._run_chunks(chunk)
         for i in reset_ids:  # the same envs restart standing in the rest pose, as BaseEnv's reset does (flat ground)
             mujoco.mj_resetData(model, datas[i])
             datas[i].qpos[:] = standing
-    rate = args.steps * args.num_envs / (time.perf_counter() - start)
-    pool.shutdown()
-    return rate
+    return args.steps * args.num_envs / (time.perf_counter() - start)
 
 
 def main() -> None:

@@ -2,18 +2,19 @@
 
 Envs never see each other: each owns a full copy of the scene (robot + shared terrain), so
 all of them can stand at the same place and there is no inter-env collision cost. ``mj_step``
-releases the GIL, so ``num_threads`` workers run physics in parallel; each worker then
-refreshes the kinematics of its envs (positions, com velocities, contact forces: no collision
-or solver work) and copies them into shared arrays, from which one batched numpy/torch pass
-derives the framework state. This is the only module that knows MuJoCo's wxyz quaternions,
-its free-joint velocity frames and its com-based body velocities.
+releases the GIL, so ``num_threads`` threads (the caller and ``num_threads - 1`` pool workers)
+run physics in parallel; each then refreshes the kinematics of its envs (positions, com
+velocities, contact forces: no collision or solver work), copies them into shared arrays and
+derives its envs' rows of the framework state from them in one batched numpy pass. This is
+the only module that knows MuJoCo's wxyz quaternions, its free-joint velocity frames and its
+com-based body velocities.
 """
 
 from __future__ import annotations
 
 import itertools
 import os
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import ThreadPoolExecutor, wait
 
 import mujoco
 import numpy as np
@@ -24,6 +25,9 @@ from protomotions.robot.mjcf import ASSET_PATH
 from protomotions.simulator.base import ResetState, RobotState, Simulator, SimulatorConfig
 from protomotions.simulator.mujoco.scene import build_model
 from protomotions.utils.rotations import quat_rotate_inverse
+
+_XYZW = np.array([1, 2, 3, 0])  # a wxyz quaternion's components in xyzw order
+_ROOT_XYZW = 3 + _XYZW  # the same within qpos (free joint: xyz, then the wxyz quaternion)
 
 
 def _cross_np(a: np.ndarray, b: np.ndarray) -> np.ndarray:
@@ -37,6 +41,15 @@ def _quat_rotate_np(q_wxyz: np.ndarray, v: np.ndarray) -> np.ndarray:
     w, qv = q_wxyz[..., :1], q_wxyz[..., 1:]
     t = 2.0 * _cross_np(qv, v)
     return v + w * t + _cross_np(qv, t)
+
+
+def _kinematics(m: mujoco.MjModel, d: mujoco.MjData) -> None:
+    # positions, com-based velocities and contact forces of the *final* state; cheap next to
+    # mj_step because it skips collision detection and the constraint solver
+    mujoco.mj_kinematics(m, d)
+    mujoco.mj_comPos(m, d)
+    mujoco.mj_comVel(m, d)
+    mujoco.mj_rnePostConstraint(m, d)
 
 
 class MujocoSimulator(Simulator):
@@ -53,7 +66,8 @@ class MujocoSimulator(Simulator):
         n = config.num_envs
         self.datas = [mujoco.MjData(m) for _ in range(n)]
         self.num_threads = config.num_threads or min(os.cpu_count() or 1, n)
-        self._pool = ThreadPoolExecutor(self.num_threads) if self.num_threads > 1 else None
+        # the calling thread steps the first chunk itself: one worker fewer to wake and wait for
+        self._pool = ThreadPoolExecutor(self.num_threads - 1) if self.num_threads > 1 else None
         bounds = np.linspace(0, n, self.num_threads + 1).astype(int)
         self._chunks = [(int(a), int(b)) for a, b in itertools.pairwise(bounds) if b > a]
 
@@ -67,6 +81,8 @@ class MujocoSimulator(Simulator):
         self._com = np.zeros((n, 3))
         self._cfrc_ext = np.zeros((n, nb, 6))
         self._state: RobotState | None = None
+        self._state_buf: np.ndarray | None = None  # the float32 buffer self._state's tensors view
+        self._stale_rows: np.ndarray | None = None  # envs reset since; None: every row (when _state is None)
         # RobotState field -> (start, end) in per-env float32 units of the state buffer, and shape
         self._state_layout: dict[str, tuple[int, int, tuple[int, ...]]] = {}
         width = 0
@@ -79,26 +95,21 @@ class MujocoSimulator(Simulator):
             self._state_layout[name] = (width, width + size, shape)
             width += size
         self._state_width = width
-        for i in range(n):
-            self._refresh(i)
+        # what the state is derived from: per shared array, its source view in each env's MjData
+        # (MjData never moves its arrays)
+        b = self._bodies
+        self._gathered = (self._qpos, self._qvel, self._xpos, self._xquat, self._cvel, self._com, self._cfrc_ext)
+        self._sources = tuple(zip(*[(d.qpos, d.qvel, d.xpos[b], d.xquat[b], d.cvel[b], d.subtree_com[1], d.cfrc_ext[b])
+                                    for d in self.datas]))
+        for d in self.datas:
+            _kinematics(m, d)
+        self._gather(0, n)
 
     # --- physics ---------------------------------------------------------------------------
-    def _refresh(self, i: int) -> None:
-        m, d = self.model, self.datas[i]
-        # positions, com-based velocities and contact forces of the *final* state; cheap next to
-        # mj_step because it skips collision detection and the constraint solver
-        mujoco.mj_kinematics(m, d)
-        mujoco.mj_comPos(m, d)
-        mujoco.mj_comVel(m, d)
-        mujoco.mj_rnePostConstraint(m, d)
-        b = self._bodies
-        self._qpos[i] = d.qpos
-        self._qvel[i] = d.qvel
-        self._xpos[i] = d.xpos[b]
-        self._xquat[i] = d.xquat[b]
-        self._cvel[i] = d.cvel[b]
-        self._com[i] = d.subtree_com[1]
-        self._cfrc_ext[i] = d.cfrc_ext[b]
+    def _gather(self, lo: int, hi: int) -> None:
+        """Copy envs lo..hi-1's state sources into the shared arrays (after _kinematics)."""
+        for out, views in zip(self._gathered, self._sources):
+            np.stack(views[lo:hi], out=out[lo:hi])  # one call per array, not one copy per env and array
 
     def _step_chunk(self, lo: int, hi: int, nstep: int, state_buf: np.ndarray) -> None:
         m = self.model
@@ -106,24 +117,31 @@ class MujocoSimulator(Simulator):
             d = self.datas[i]
             d.ctrl[:] = self._ctrl[i]
             mujoco.mj_step(m, d, nstep)
-            self._refresh(i)
+            _kinematics(m, d)
+        self._gather(lo, hi)
         # this chunk's rows of the state, while other workers may still be stepping theirs
         self._fill_state(state_buf, slice(lo, hi))
 
     def _run_chunks(self, fn, *args) -> None:
+        """``fn(lo, hi, *args)`` for every chunk: the pool's workers take the others, this thread the first."""
         if self._pool is None:
             for lo, hi in self._chunks:
                 fn(lo, hi, *args)
-        else:
-            for f in [self._pool.submit(fn, lo, hi, *args) for lo, hi in self._chunks]:
-                f.result()
+            return
+        futures = [self._pool.submit(fn, lo, hi, *args) for lo, hi in self._chunks[1:]]
+        try:
+            fn(*self._chunks[0], *args)
+        finally:
+            wait(futures)
+        for f in futures:
+            f.result()  # re-raises a worker's exception
 
     def step(self, pd_targets: torch.Tensor) -> None:
         assert pd_targets.shape == (self.num_envs, smpl.NUM_DOFS), pd_targets.shape
         self._ctrl[:] = pd_targets.detach().to("cpu", torch.float64).numpy()
         buf = self._new_state_buffer()
         self._run_chunks(self._step_chunk, self.config.decimation, buf)
-        self._state = self._wrap_state(buf)
+        self._set_state(buf)
 
     def reset_envs(self, env_ids: torch.Tensor, state: ResetState) -> None:
         ids = env_ids.detach().cpu().numpy().astype(int)
@@ -152,48 +170,56 @@ class MujocoSimulator(Simulator):
             d.qpos[:] = qpos[k]
             d.qvel[:] = qvel[k]
             d.ctrl[:] = qpos[k, 7:]
-            self._refresh(i)
+            _kinematics(self.model, d)
+            self._gather(i, i + 1)
+        # get_state rebuilds only the reset envs' rows: most resets touch a few envs
+        if self._state is not None:
+            self._stale_rows = ids
+        elif self._stale_rows is not None:
+            self._stale_rows = np.union1d(self._stale_rows, ids)
         self._state = None
 
     # --- state -----------------------------------------------------------------------------
     def get_state(self) -> RobotState:
         if self._state is None:
-            self._state = self._build_state()
+            buf = self._new_state_buffer()
+            if self._stale_rows is None or self._state_buf is None:
+                self._fill_state(buf, slice(None))
+            else:  # the previous state with the reset envs' rows replaced
+                buf[:] = self._state_buf
+                self._fill_state(buf, self._stale_rows)
+            self._set_state(buf)
         return self._state
 
-    def _build_state(self) -> RobotState:
-        buf = self._new_state_buffer()
-        self._fill_state(buf, slice(None))
-        return self._wrap_state(buf)
+    def _set_state(self, buf: np.ndarray) -> None:
+        self._state_buf, self._stale_rows = buf, None
+        self._state = RobotState(**{name: torch.from_numpy(v).to(self.device) for name, v in self._state_views(buf).items()})
 
     def _new_state_buffer(self) -> np.ndarray:
         # fresh every time, because callers may keep the previous state's tensors
         return np.empty(self.num_envs * self._state_width, np.float32)
 
-    def _fill_state(self, buf: np.ndarray, rows: slice) -> None:
-        """Cast rows ``rows`` of every RobotState field into its own block of the float32 ``buf``."""
+    def _state_views(self, buf: np.ndarray) -> dict[str, np.ndarray]:
+        """Each RobotState field's (num_envs, ...) block of the float32 ``buf``."""
         n = self.num_envs
-        f = {name: buf[lo * n:hi * n].reshape(n, *shape)[rows] for name, (lo, hi, shape) in self._state_layout.items()}
-        qpos, qvel, xpos, cvel = self._qpos[rows], self._qvel[rows], self._xpos[rows], self._cvel[rows]
-        xquat = self._xquat[rows]
-        f["root_pos"][:] = qpos[:, 0:3]
-        f["root_rot"][:, :3] = qpos[:, 4:7]  # wxyz → xyzw
-        f["root_rot"][:, 3] = qpos[:, 3]
-        f["root_vel"][:] = qvel[:, 0:3]
-        f["root_ang_vel"][:] = _quat_rotate_np(qpos[:, 3:7], qvel[:, 3:6])
-        f["dof_pos"][:] = qpos[:, 7:]
-        f["dof_vel"][:] = qvel[:, 6:]
-        f["body_pos"][:] = xpos
-        f["body_rot"][..., :3] = xquat[..., 1:]
-        f["body_rot"][..., 3] = xquat[..., 0]
-        # cvel's linear part is the velocity of the body-fixed point at the tree's centre of mass
-        f["body_vel"][:] = cvel[..., 3:] + _cross_np(cvel[..., :3], xpos - self._com[rows, None, :])
-        f["body_ang_vel"][:] = cvel[..., :3]
-        f["contact_forces"][:] = self._cfrc_ext[rows, :, 3:]
+        return {name: buf[lo * n:hi * n].reshape(n, *shape) for name, (lo, hi, shape) in self._state_layout.items()}
 
-    def _wrap_state(self, buf: np.ndarray) -> RobotState:
-        n, t = self.num_envs, torch.from_numpy(buf).to(self.device)
-        return RobotState(**{name: t[lo * n:hi * n].view(n, *shape) for name, (lo, hi, shape) in self._state_layout.items()})
+    def _fill_state(self, buf: np.ndarray, rows: slice | np.ndarray) -> None:
+        """Cast rows ``rows`` (a slice, or env indices) of every RobotState field into ``buf``."""
+        f = self._state_views(buf)
+        qpos, qvel, xpos, cvel = self._qpos[rows], self._qvel[rows], self._xpos[rows], self._cvel[rows]
+        f["root_pos"][rows] = qpos[:, 0:3]
+        f["root_rot"][rows] = qpos[:, _ROOT_XYZW]  # wxyz → xyzw
+        f["root_vel"][rows] = qvel[:, 0:3]
+        f["root_ang_vel"][rows] = _quat_rotate_np(qpos[:, 3:7], qvel[:, 3:6])
+        f["dof_pos"][rows] = qpos[:, 7:]
+        f["dof_vel"][rows] = qvel[:, 6:]
+        f["body_pos"][rows] = xpos
+        f["body_rot"][rows] = self._xquat[rows][..., _XYZW]
+        # cvel's linear part is the velocity of the body-fixed point at the tree's centre of mass
+        f["body_vel"][rows] = cvel[..., 3:] + _cross_np(cvel[..., :3], xpos - self._com[rows, None, :])
+        f["body_ang_vel"][rows] = cvel[..., :3]
+        f["contact_forces"][rows] = self._cfrc_ext[rows, :, 3:]
 
     # --- rendering -------------------------------------------------------------------------
     def render(self, env_id: int = 0, width: int = 640, height: int = 480, markers=None, distance: float = 4.0):
