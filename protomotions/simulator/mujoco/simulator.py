@@ -193,7 +193,10 @@ class MujocoSimulator(Simulator):
 
     def _set_state(self, buf: np.ndarray) -> None:
         self._state_buf, self._stale_rows = buf, None
-        self._state = RobotState(**{name: torch.from_numpy(v).to(self.device) for name, v in self._state_views(buf).items()})
+        # one host-to-device copy of the whole buffer (none on the CPU), then views of it
+        flat, n = torch.from_numpy(buf).to(self.device), self.num_envs
+        self._state = RobotState(**{name: flat[lo * n:hi * n].view(n, *shape)
+                                    for name, (lo, hi, shape) in self._state_layout.items()})
 
     def _new_state_buffer(self) -> np.ndarray:
         # fresh every time, because callers may keep the previous state's tensors
