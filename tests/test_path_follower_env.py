@@ -139,7 +139,7 @@ def test_evaluate_returns_the_keys_and_ignores_path_termination():
     env = make_env(n=2, fail_distance=0.01, fail_grace_steps=0)
     res = env.evaluate(lambda obs: torch.zeros(2, 69), num_episodes=3, episode_length=12)
     assert set(res) == {"eval/success_rate", "eval/mean_error_m", "eval/max_error_m", "eval/fall_rate",
-                        "eval/foot_skate_mps", "eval/foot_skate_height_contact_mps", "eval/joint_jerk", "score"}
+                        "eval/foot_skate_mps", "eval/joint_jerk", "score"}
     assert res["eval/fall_rate"] == 0.0  # standing still: path termination is off, no falls
     assert res["eval/max_error_m"] >= res["eval/mean_error_m"] > 0
 

@@ -205,7 +205,7 @@ def test_evaluate_returns_the_keys_and_restores_the_rng():
     state = env.generator.get_state()
     res = env.evaluate(lambda obs: torch.zeros(2, 69), num_episodes=3, episode_length=12)
     assert set(res) == {"eval/success_rate", "eval/speed_error_mps", "eval/direction_error_deg", "eval/fall_rate",
-                        "eval/foot_skate_mps", "eval/foot_skate_height_contact_mps", "eval/joint_jerk", "score"}
+                        "eval/foot_skate_mps", "eval/joint_jerk", "score"}
     assert res["score"] == res["eval/success_rate"] and all(math.isfinite(v) for v in res.values())
     assert torch.equal(env.generator.get_state(), state)
     assert res == env.evaluate(lambda obs: torch.zeros(2, 69), num_episodes=3, episode_length=12)  # deterministic

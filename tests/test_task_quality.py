@@ -80,11 +80,8 @@ def test_foot_skate_counts_only_feet_in_contact():
     forces[1, 2, 2] = 50.0  # env 1: foot 2 pressed (e.g. on a step) although high above its rest height
     for _ in range(5):
         q.update(pos, vel, forces, torch.zeros(2, 4), torch.zeros(2, 3), torch.ones(2, dtype=torch.bool))
-    values = q.episode_values()
-    skate = values["foot_skate_mps"]
+    skate = q.episode_values()["foot_skate_mps"]
     assert skate[0] == pytest.approx(0.2) and skate[1] == pytest.approx((0.1 + 0.3 + 5.0) / 3)
-    # the clips' yardstick: the height test alone does not see env 1's pressed, lifted foot
-    assert values["foot_skate_height_contact_mps"].tolist() == pytest.approx([0.2, 0.2])
 
 
 def test_reference_foot_skate_of_a_real_clip_follows_its_foot_velocities():

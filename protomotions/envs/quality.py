@@ -8,10 +8,7 @@ fallen yet), then read out per episode.
   ``contact_force`` (N), OR its origin is less than ``contact_height`` (m) above its rest-pose
   origin height over the terrain under it. Body origins are joints, not soles (the ankle origin
   stands ~7 cm above the ground), so the height test is relative to the rest pose; the force test
-  catches stance on terrain the height test misreads (steps, slopes). It also counts a foot that
-  brushes the ground while its origin is already high and moving fast (toe-off), so a second value,
-  ``foot_skate_height_contact_mps``, uses the height test alone: the clips' own yardstick
-  (:func:`reference_quality`, which has no forces), the one to compare with them on flat ground.
+  catches stance on terrain the height test misreads (steps, slopes).
 - **Joint jerk** (rad/s³): mean over DoFs and steps of |Δ³ dof_pos| / dt³, the third backward
   finite difference of the hinge angles; it needs 4 samples, so the first 3 steps after a reset
   are not counted. Hinges are limited to ±180°, so no angle wrapping is needed.
@@ -39,6 +36,12 @@ def rest_origin_heights(names=smpl.FOOT_BODY_NAMES) -> list[float]:
     return heights
 
 
+def foot_contact(contact_forces: torch.Tensor, height_above_rest: torch.Tensor, force_threshold: float,
+                 height_threshold: float) -> torch.Tensor:
+    """(N, F) bool from contact forces (N, F, 3) and origin height above its rest height (N, F)."""
+    return (contact_forces.norm(dim=-1) > force_threshold) | (height_above_rest < height_threshold)
+
+
 def third_difference(q: torch.Tensor) -> torch.Tensor:
     """q (N, 4, D) oldest first → Δ³q (N, D) = q3 − 3 q2 + 3 q1 − q0."""
     return q[:, 3] - 3.0 * q[:, 2] + 3.0 * q[:, 1] - q[:, 0]
@@ -55,14 +58,11 @@ class QualityMetrics:
         self.samples = torch.zeros(num_envs, dtype=torch.long, device=device)
         self.skate_sum = torch.zeros(num_envs, device=device)
         self.contact_count = torch.zeros(num_envs, device=device)
-        self.height_skate_sum = torch.zeros(num_envs, device=device)  # the height test alone
-        self.height_contact_count = torch.zeros(num_envs, device=device)
         self.jerk_sum = torch.zeros(num_envs, device=device)
         self.jerk_count = torch.zeros(num_envs, device=device)
 
     def reset(self) -> None:
-        for t in (self.dof_hist, self.samples, self.skate_sum, self.contact_count, self.height_skate_sum,
-                  self.height_contact_count, self.jerk_sum, self.jerk_count):
+        for t in (self.dof_hist, self.samples, self.skate_sum, self.contact_count, self.jerk_sum, self.jerk_count):
             t.zero_()
 
     def update(self, foot_pos_w: torch.Tensor, foot_vel_w: torch.Tensor, foot_forces: torch.Tensor,
@@ -71,14 +71,10 @@ class QualityMetrics:
         dof_pos (N, D); alive (N,) bool: only alive envs accumulate."""
         live = alive.float()
         above_rest = foot_pos_w[..., 2] - foot_ground - self.rest_heights
-        low = above_rest < self.contact_height
-        contact = (low | (foot_forces.norm(dim=-1) > self.contact_force)).float()
+        contact = foot_contact(foot_forces, above_rest, self.contact_force, self.contact_height).float()
         speed = foot_vel_w[..., :2].norm(dim=-1)
         self.skate_sum += (speed * contact).sum(-1) * live
         self.contact_count += contact.sum(-1) * live
-        low = low.float()
-        self.height_skate_sum += (speed * low).sum(-1) * live
-        self.height_contact_count += low.sum(-1) * live
 
         self.dof_hist = torch.cat([self.dof_hist[:, 1:], dof_pos[:, None]], 1)
         self.samples += 1
@@ -94,11 +90,9 @@ class QualityMetrics:
                     state.dof_pos, alive)
 
     def episode_values(self) -> dict[str, torch.Tensor]:
-        """Per-env means (N,): foot_skate_mps and foot_skate_height_contact_mps (0 if never in contact),
-        joint_jerk (0 if < 4 samples)."""
+        """Per-env means (N,): foot_skate_mps (0 if never in contact), joint_jerk (0 if < 4 samples)."""
         return {
             "foot_skate_mps": self.skate_sum / self.contact_count.clamp(min=1.0),
-            "foot_skate_height_contact_mps": self.height_skate_sum / self.height_contact_count.clamp(min=1.0),
             "joint_jerk": self.jerk_sum / self.jerk_count.clamp(min=1.0),
         }
 
