@@ -8,6 +8,7 @@ import torch
 from omegaconf import OmegaConf
 
 from protomotions.agents.checkpoint import load_checkpoint
+from protomotions.envs.steering.keyframe_task import KeyframeTaskConfig
 
 CONFIG_DIR = Path(__file__).resolve().parent / "config"
 
@@ -54,6 +55,9 @@ def evaluate_task_checkpoint(ckpt: Path, num_episodes: int, num_envs: int = 0, s
     cfg.simulator.name = simulator
     cfg.agent.config.vae.noise_type = "zeros"  # deterministic evaluation
     cfg.agent.config.eval_num_episodes = num_episodes
+    # the metrics are this code's definitions, not the trained run's: older runs stored a height test for contact
+    cfg.env.config.contact_force = KeyframeTaskConfig.contact_force
+    cfg.env.config.contact_height = KeyframeTaskConfig.contact_height
     device = device or ("cuda" if simulator == "mjwarp" and torch.cuda.is_available() else "cpu")
     torch.manual_seed(int(cfg.env.config.eval_seed))
     fabric = Fabric(accelerator="cuda" if device.startswith("cuda") else "cpu", devices=1)

@@ -133,3 +133,20 @@ def test_foot_body_order_matches_smpl():
     from protomotions.envs.quality import FOOT_IDS
 
     assert [smpl.BODY_NAMES[i] for i in FOOT_IDS] == list(smpl.FOOT_BODY_NAMES)
+
+
+def test_task_default_counts_contact_by_force_only():
+    """A simulated foot swinging low (within 3 cm of its rest height, no force) is not skating; a foot
+    that presses the ground and slides is, at any height."""
+    from protomotions.envs.steering.keyframe_task import KeyframeTaskConfig
+
+    cfg = KeyframeTaskConfig()
+    q = QualityMetrics(1, 3, DT, "cpu", cfg.contact_force, cfg.contact_height)
+    pos = torch.zeros(1, 4, 3)
+    pos[..., 2] = q.rest_heights + torch.tensor([0.01, 0.01, 0.01, 0.3])
+    vel = torch.zeros(1, 4, 3)
+    vel[0, :, 0] = torch.tensor([3.0, 3.0, 0.2, 0.4])
+    forces = torch.zeros(1, 4, 3)
+    forces[0, 2:, 2] = 100.0  # feet 2 and 3 press; 0 and 1 swing low
+    q.update(pos, vel, forces, torch.zeros(1, 4), torch.zeros(1, 3), torch.ones(1, dtype=torch.bool))
+    assert q.episode_values()["foot_skate_mps"].item() == pytest.approx(0.3)

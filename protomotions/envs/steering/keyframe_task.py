@@ -74,10 +74,11 @@ class KeyframeTaskConfig(BaseEnvConfig):
     eval_seed: int = 1234
     """The env's generator is reseeded with this for evaluation (and restored after), so every
     evaluation sees the same spawns and commands."""
-    contact_force: float = 1.0
+    contact_force: float | None = 1.0
     """Foot-skate metric: a foot body is in contact above this net contact force (N) ..."""
-    contact_height: float = 0.03
-    """... or when its origin is less than this (m) above its rest-pose origin height."""
+    contact_height: float | None = None
+    """... or (when set) when its origin is less than this (m) above its rest-pose origin height. Off by
+    default: a simulated foot swinging low would count as skating (see protomotions/envs/quality.py)."""
 
     def __post_init__(self) -> None:
         if self.conditioning not in PELVIS_ONLY_MODES:
