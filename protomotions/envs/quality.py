@@ -11,8 +11,8 @@ fallen yet), then read out per episode.
   up); mocap feet leave that band within a frame or two of lifting. A simulated gait swings its
   feet lower than the clips do (tracking errors of a few cm), so the height test would count
   swinging feet, at 2-4 m/s, as skating: on steering v4 (64 flat episodes) it reads 0.60 m/s where
-  the contact forces read 0.24. Task evaluations therefore use the force test alone
-  (``contact_height=None``) unless configured otherwise.
+  the contact forces read 0.24. Task envs therefore default to the force test alone
+  (``contact_height=None``), and the evaluation scripts apply that default to older runs too.
 - **Joint jerk** (rad/s³): mean over DoFs and steps of |Δ³ dof_pos| / dt³, the third backward
   finite difference of the hinge angles; it needs 4 samples, so the first 3 steps after a reset
   are not counted. Hinges are limited to ±180°, so no angle wrapping is needed.
