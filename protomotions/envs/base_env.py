@@ -102,11 +102,8 @@ class BaseEnv:
         self.simulator.step(self.action_to_pd_targets(actions.detach()))
         self.progress += 1
         self.post_physics_step()
-        # a world whose physics diverged (NaN/inf) ends its episode and is reset like a fall; x - x is
-        # NaN exactly where x is not finite (0 elsewhere), so a row sums to NaN iff one value is
-        # (three cheap kernels where isfinite().all() takes several, on the critical path after physics)
-        body_pos = self.state.body_pos.flatten(1)
-        diverged = (body_pos - body_pos).sum(dim=-1).isnan()
+        # a world whose physics diverged (NaN/inf) ends its episode and is reset like a fall
+        diverged = ~torch.isfinite(self.state.body_pos.flatten(1)).all(dim=-1)
         obs = {k: torch.nan_to_num(v, nan=0.0, posinf=0.0, neginf=0.0) for k, v in self.observations().items()}
         self._last_obs = obs
         reward, terms = self.compute_reward()
