@@ -42,7 +42,7 @@ def tiny_expert(tmp_path_factory) -> Path:
         "+exp=masked_mimic/expert", "+robot=smpl", "+simulator=mujoco", "experiment_name=tiny_mm",
         f"save_dir={distilled}", "num_envs=8", "training_max_steps=512", "motion_file=data/motions/smpl_humanoid_walk.npy",
         f"agent.config.expert_model_path={tracker}", "terrain=flat", "env.config.use_terrain_obs=false",
-        "env.config.reference_ground_radius=0.0",  # the task envs' default keyframe ground (checked on load)
+        "env.config.reference_ground_radius=0.3",  # the task envs' default keyframe ground (checked on load)
         "agent.config.model.config.prior_obs_keys=[self_obs,masked_mimic_targets,history]",
         "agent.config.model.config.encoder_obs_keys=[self_obs,mimic_target_poses]",
         "agent.config.model.config.decoder_obs_keys=[self_obs]",

@@ -18,7 +18,7 @@ def flat_env():
 
 def test_compatible_expert_loads(tiny_expert, flat_env):
     expert = load_expert(tiny_expert, expert_requirements(flat_env, 64), "cpu")
-    assert expert.meta["env"]["reference_ground_radius"] == 0.0
+    assert expert.meta["env"]["reference_ground_radius"] == 0.3
 
 
 def test_missing_path(tmp_path, flat_env):
@@ -28,10 +28,10 @@ def test_missing_path(tmp_path, flat_env):
 
 def test_mismatch_lists_every_differing_key(tiny_expert, flat_env):
     current = expert_requirements(flat_env, 32)
-    current["env"] = {**current["env"], "reference_ground_radius": 0.3, "history_length": 5}
+    current["env"] = {**current["env"], "reference_ground_radius": 0.0, "history_length": 5}
     with pytest.raises(AssertionError, match="Configuration mismatch between expert and current model") as e:
         load_expert(tiny_expert, current, "cpu")
-    for key in ("vae.latent_dim: expert 64 vs current 32", "env.config.reference_ground_radius: expert 0.0 vs current 0.3",
+    for key in ("vae.latent_dim: expert 64 vs current 32", "env.config.reference_ground_radius: expert 0.3 vs current 0.0",
                 "env.config.history_length: expert 3 vs current 5"):
         assert key in str(e.value)
 

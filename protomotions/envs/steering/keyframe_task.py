@@ -51,11 +51,11 @@ class KeyframeTaskConfig(BaseEnvConfig):
     nominal_pelvis_height: float = 0.95
     """Pelvis height (m) above the terrain in the keyframes; the rest pose stands at
     smpl.default_root_height() ≈ 1.00 m, locomotion with bent knees ~5 cm lower."""
-    reference_ground_radius: float = 0.0
+    reference_ground_radius: float = 0.3
     """Keyframe pelvis heights stand on the mean ground within ±this (m) of each keyframe; 0 = the
     height right under it. Must match the expert's own ``reference_ground_radius`` (checked when the
     expert loads): an expert distilled on averaged ground expects the pelvis to ride over stairs and
-    bumps, not to jump with every step under it."""
+    bumps, not to jump with every step under it. 0.3: the shipped expert's (v3)."""
     keyframe_turn_rate: float = 1.5
     """Goal engineering (rad/s): the keyframes lie on an arc whose walking direction turns from the pelvis
     heading towards the goal at most this fast (``steering_keyframes``). Steering: towards the command;

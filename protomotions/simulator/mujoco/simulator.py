@@ -111,6 +111,11 @@ class MujocoSimulator(Simulator):
         for out, views in zip(self._gathered, self._sources):
             np.stack(views[lo:hi], out=out[lo:hi])  # one call per array, not one copy per env and array
 
+    def _gather_rows(self, ids: np.ndarray) -> None:
+        """_gather for scattered envs ``ids`` (a reset's)."""
+        for out, views in zip(self._gathered, self._sources):
+            out[ids] = np.stack([views[i] for i in ids])
+
     def _step_chunk(self, lo: int, hi: int, nstep: int, state_buf: np.ndarray) -> None:
         m = self.model
         for i in range(lo, hi):
@@ -171,7 +176,7 @@ class MujocoSimulator(Simulator):
             d.qvel[:] = qvel[k]
             d.ctrl[:] = qpos[k, 7:]
             _kinematics(self.model, d)
-            self._gather(i, i + 1)
+        self._gather_rows(ids)
         # get_state rebuilds only the reset envs' rows: most resets touch a few envs
         if self._state is not None:
             self._stale_rows = ids
