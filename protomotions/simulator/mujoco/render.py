@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import mujoco
 import numpy as np
+import torch
 
 from protomotions.robot.mjcf import ASSET_PATH
 from protomotions.simulator.mujoco.scene import build_model
@@ -64,13 +65,20 @@ class FrameRenderer:
             self._build(root_xy)
         self.data.qpos[:] = qpos
         mujoco.mj_kinematics(self.model, self.data)
-        self.camera.lookat[:] = [qpos[0], qpos[1], max(float(qpos[2]) - 0.2, 0.5)]
+        # just below the pelvis, but not into the ground when the character lies on it; relative to the
+        # ground under it, since complex terrain goes below z = 0 (a fixed floor aimed above such characters)
+        self.camera.lookat[:] = [qpos[0], qpos[1], max(float(qpos[2]) - 0.2, self._ground_height(root_xy) + 0.5)]
         self._renderer.update_scene(self.data, camera=self.camera)
         if markers:
             from protomotions.envs.markers import add_markers
 
             add_markers(self._renderer.scene, markers)
         return self._renderer.render().copy()
+
+    def _ground_height(self, xy: np.ndarray) -> float:
+        if self.terrain is None:
+            return 0.0
+        return float(self.terrain.height_at(torch.as_tensor(xy, dtype=torch.float32)[None])[0])
 
     def close(self) -> None:
         if self._renderer is not None:
