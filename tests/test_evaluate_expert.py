@@ -25,6 +25,7 @@ def test_tracker_and_expert_reports_with_per_clip_rows(tiny_expert):
     (row,) = tracker["per_clip"]
     assert row["clip"] == "smpl_humanoid_walk" and row["success"] == (tracker["success_rate"] == 1.0)
     assert abs(row["mpjpe_mm"] - tracker["mpjpe_mm"]) < 0.1 and row["mpjpe_mm"] > 0
+    assert tracker["failures"]["count"] == round((1 - tracker["success_rate"]) * tracker["clips"])
     expert = _evaluate("--expert", str(tiny_expert), "--conditioning", "pelvis", "--num_envs", "1",
                        "--motion_file", walk)
     assert expert["kind"] == "expert" and expert["conditioning"] == "pelvis" and "per_clip" not in expert
@@ -70,3 +71,13 @@ def test_evaluations_beside_the_cpu_thread_pool_use_one_torch_thread():
         assert torch.get_num_threads() == 1
     finally:
         torch.set_num_threads(before)
+
+
+def test_failure_parts_summarise_the_failed_clips_only():
+    from protomotions.agents.evaluate_expert import failure_parts
+
+    nan = float("nan")
+    runs = [{"fail_root_xy_m": [0.30, nan, 0.05], "fail_pose_m": [0.10, nan, 0.24]},
+            {"fail_root_xy_m": [nan, 0.20, nan], "fail_pose_m": [nan, 0.12, nan]}]
+    assert failure_parts(runs) == {"count": 3, "root_xy_m_median": 0.2, "pose_m_median": 0.12, "root_dominant": 2}
+    assert failure_parts([{"fail_root_xy_m": [nan], "fail_pose_m": [nan]}]) == {"count": 0}

@@ -4,7 +4,7 @@ import torch
 
 from protomotions.envs.mimic.env import MimicEnv, MimicEnvConfig
 from protomotions.motion.motion_lib import MotionLib
-from protomotions.simulator.base import SimulatorConfig
+from protomotions.simulator.base import ResetState, SimulatorConfig
 from protomotions.simulator.mujoco.simulator import MujocoSimulator
 from protomotions.terrain import TerrainConfig, build_terrain, mean_ground_height
 from tests.conftest import REPO
@@ -53,4 +53,24 @@ def test_feet_targets_follow_the_ground_under_themselves():
     assert (lift[low] - root_ground[:, None].expand_as(lift)[low]).abs().max() > 0.01  # uneven ground was met
     assert torch.allclose(ref.body_pos[..., :2], world_xy, atol=1e-5)
     assert torch.allclose(ref.root_pos, ref.body_pos[:, 0], atol=1e-5)
+    env.close()
+
+
+def test_tracking_error_parts_tell_drift_from_pose():
+    env = make_env(4)
+    env.reset()
+    s, ref = env.state, env.current_reference()
+    offset_before = s.root_pos[:, :2] - ref.root_pos[:, :2]
+    _, pose_before = env.tracking_error_parts()
+    # the same pose 0.3 m further along x: only the drift changes (no physics step, so nothing else moves)
+    shift = torch.tensor([0.3, 0.0, 0.0])
+    env.simulator.reset_envs(torch.arange(4), ResetState(s.root_pos + shift, s.root_rot, s.root_vel, s.root_ang_vel,
+                                                         s.dof_pos, s.dof_vel))
+    root_xy, pose = env.tracking_error_parts()
+    assert torch.allclose(root_xy, (offset_before + shift[:2]).norm(dim=-1), atol=1e-4)
+    assert torch.allclose(pose, pose_before, atol=1e-4)
+    # triangle inequality, body by body: the mean body error is at most the root's 3-D distance plus the pose part
+    mean_err = env.tracking_errors().mean(-1)
+    root_3d = (env.state.root_pos - ref.root_pos).norm(dim=-1)
+    assert torch.all(mean_err <= root_3d + pose + 1e-5)
     env.close()

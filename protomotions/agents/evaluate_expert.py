@@ -6,13 +6,16 @@
 
 Deterministic (mean actions, zero latent noise). A clip succeeds if it plays to its end with the mean
 body-position error never above 0.25 m (DESIGN.md); the JSON holds success_rate, mpjpe_mm, clips,
-fall_rate, plus the settings.
+fall_rate, the settings, and ``failures``: at each failed clip's failing frame, the median horizontal
+distance of the root to its target (drift) and of the root-relative mean body error (pose).
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import math
+import statistics
 import sys
 from collections import Counter
 from pathlib import Path
@@ -97,6 +100,18 @@ def by_start_tile(per_clip: list[dict], terrain: str) -> dict[str, dict]:
     return {name: {"clips": n, "success": wins[name] / n, "fall_rate": falls[name] / n} for name, n in sorted(clips.items())}
 
 
+def failure_parts(per_clip: list[dict]) -> dict[str, float]:
+    """What the failed clips' error was made of when each failed (first over the threshold, or ended early), over all repeats:
+    the root's horizontal distance to its target (drift: the character lags or strays) and the mean body error
+    relative to the roots (the pose). ``root_dominant``: failures where the drift was the larger part."""
+    pairs = [(r, q) for run in per_clip for r, q in zip(run["fail_root_xy_m"], run["fail_pose_m"]) if not math.isnan(r)]
+    if not pairs:
+        return {"count": 0}
+    roots, poses = zip(*pairs)
+    return {"count": len(pairs), "root_xy_m_median": round(statistics.median(roots), 3),
+            "pose_m_median": round(statistics.median(poses), 3), "root_dominant": sum(r > q for r, q in pairs)}
+
+
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--expert", required=True, help="expert package dir, tracker/distillation run dir, or .ckpt")
@@ -158,6 +173,7 @@ def main(argv: list[str] | None = None) -> int:
         ]
     if args.by_tile:
         result["by_start_tile"] = by_start_tile(per_clip, args.terrain)
+    result["failures"] = failure_parts(per_clip)
     print(json.dumps(result))
     if args.video:
         from protomotions.evaluation import record_video

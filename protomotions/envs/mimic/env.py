@@ -162,6 +162,14 @@ class MimicEnv(BaseEnv):
         """Distance (N, B) between each body and its current target."""
         return (self.state.body_pos - self.current_reference().body_pos).norm(dim=-1)
 
+    def tracking_error_parts(self) -> tuple[torch.Tensor, torch.Tensor]:
+        """(N,) horizontal root distance to the target root, and (N,) mean body error relative to the roots
+        (the pose alone): which of the two makes a clip fail tells drift from a bad pose."""
+        s, ref = self.state, self.current_reference()
+        root_xy = (s.root_pos[:, :2] - ref.root_pos[:, :2]).norm(dim=-1)
+        pose = ((s.body_pos - s.root_pos[:, None]) - (ref.body_pos - ref.root_pos[:, None])).norm(dim=-1).mean(-1)
+        return root_xy, pose
+
     def compute_reward(self):
         s, ref, c = self.state, self.current_reference(), self.config
         sq = {
@@ -197,7 +205,7 @@ class MimicEnv(BaseEnv):
         """
         num_clips = self.motion_lib.num_motions if max_clips is None else min(max_clips, self.motion_lib.num_motions)
         lengths = self.motion_lib.motion_lengths.to(self.device)
-        success, errors, falls, starts = [], [], [], []
+        success, errors, falls, starts, parts = [], [], [], [], []
         for first in range(0, num_clips, self.num_envs):
             clips = torch.arange(first, min(first + self.num_envs, num_clips), device=self.device)
             m = clips.numel()
@@ -211,14 +219,16 @@ class MimicEnv(BaseEnv):
             fell = torch.zeros(m, dtype=torch.bool, device=self.device)
             err_sum = torch.zeros(m, device=self.device)
             err_count = torch.zeros(m, device=self.device)
+            fail_parts = torch.full((m, 2), float("nan"), device=self.device)  # at the first frame over the threshold
             for _ in range(math.ceil(float(lengths[clips].max()) / self.dt) + 1):
                 obs, _, terminated, truncated, _ = self.step(act_fn(obs))
                 mean_err = self.tracking_errors()[:m].mean(-1)
                 err_sum += torch.where(alive, mean_err, 0.0)
                 err_count += alive.float()
-                ok &= ~(alive & (mean_err > self.config.success_threshold))
                 ended_early = alive & terminated[:m]
-                ok &= ~ended_early
+                first_fail = ok & (ended_early | (alive & (mean_err > self.config.success_threshold)))
+                fail_parts = torch.where(first_fail[:, None], torch.stack(self.tracking_error_parts(), -1)[:m], fail_parts)
+                ok &= ~first_fail
                 fell |= ended_early & self.fallen()[:m]
                 alive &= ~(terminated[:m] | truncated[:m])
                 if not alive.any():
@@ -226,11 +236,16 @@ class MimicEnv(BaseEnv):
             success.append(ok)
             errors.append(err_sum / err_count.clamp_min(1))
             falls.append(fell)
+            parts.append(fail_parts)
         self._forced_motion_ids = None
         success_t, errors_t = torch.cat(success), torch.cat(errors)
         # per clip, for reports that name the clips that fail (evaluate_expert --per_clip)
+        # fail_root_xy_m / fail_pose_m: tracking_error_parts() when the clip failed (over the threshold or ended
+        # early, whichever came first; NaN: it succeeded)
+        fail_parts_t = torch.cat(parts)
         self.last_eval_per_clip = {"success": success_t.tolist(), "mpjpe_mm": (1000.0 * errors_t).tolist(),
-                                   "fell": torch.cat(falls).tolist(), "start_xy": torch.cat(starts).tolist()}
+                                   "fell": torch.cat(falls).tolist(), "start_xy": torch.cat(starts).tolist(),
+                                   "fail_root_xy_m": fail_parts_t[:, 0].tolist(), "fail_pose_m": fail_parts_t[:, 1].tolist()}
         if hasattr(self.motion_lib, "update_sampling_weights"):
             self.motion_lib.update_sampling_weights(torch.arange(num_clips, device=self.device), success_t)
         self.reset()
