@@ -1,5 +1,6 @@
 """MimicEnv on complex terrain: where the reference clips stand and where the humanoid spawns."""
 
+import pytest
 import torch
 
 from protomotions.envs.mimic.env import MimicEnv, MimicEnvConfig
@@ -74,3 +75,19 @@ def test_tracking_error_parts_tell_drift_from_pose():
     root_3d = (env.state.root_pos - ref.root_pos).norm(dim=-1)
     assert torch.all(mean_err <= root_3d + pose + 1e-5)
     env.close()
+
+
+def test_root_xy_reward_term_and_unknown_terms():
+    env = make_env(4, reward_weights={"root_xy": 1.0}, reward_scales={"root_xy": 10.0})
+    env.reset()
+    s = env.state
+    shift = torch.tensor([0.2, -0.1, 0.0])
+    env.simulator.reset_envs(torch.arange(4), ResetState(s.root_pos + shift, s.root_rot, s.root_vel, s.root_ang_vel,
+                                                         s.dof_pos, s.dof_vel))
+    root_xy, _ = env.tracking_error_parts()
+    reward, terms = env.compute_reward()
+    assert set(terms) == {"root_xy", "body_pos_error_m"}
+    assert torch.allclose(reward, torch.exp(-10.0 * root_xy.square()), atol=1e-5)
+    env.close()
+    with pytest.raises(ValueError, match=r"unknown terms \['root_z'\]"):
+        make_env(1, reward_weights={"root_z": 1.0})
