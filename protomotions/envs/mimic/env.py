@@ -61,7 +61,15 @@ class MimicEnvConfig(BaseEnvConfig):
     )
 
 
-REWARD_TERMS = ("body_pos", "body_rot", "body_vel", "body_ang_vel", "root_height", "root_xy")
+# squared error of each tracking-reward term (state, reference) -> (N,)
+REWARD_ERRORS = {
+    "body_pos": lambda s, ref: R.body_pos_sq_error(s.body_pos, ref.body_pos),
+    "body_rot": lambda s, ref: R.body_rot_sq_error(s.body_rot, ref.body_rot),
+    "body_vel": lambda s, ref: R.body_pos_sq_error(s.body_vel, ref.body_vel),
+    "body_ang_vel": lambda s, ref: R.body_pos_sq_error(s.body_ang_vel, ref.body_ang_vel),
+    "root_height": lambda s, ref: (s.root_pos[:, 2] - ref.root_pos[:, 2]).square(),
+    "root_xy": lambda s, ref: (s.root_pos[:, :2] - ref.root_pos[:, :2]).square().sum(-1),
+}
 
 
 class MimicEnv(BaseEnv):
@@ -72,10 +80,10 @@ class MimicEnv(BaseEnv):
         if motion_lib is None:
             raise ValueError("MimicEnv needs a motion library: set motion_file=<path to .npy or .yaml>")
         self.motion_lib = motion_lib
-        unknown = sorted(set(config.reward_weights) - set(REWARD_TERMS))
+        unknown = sorted(set(config.reward_weights) - set(REWARD_ERRORS))
         unscaled = sorted(set(config.reward_weights) - set(config.reward_scales))
         if unknown or unscaled:
-            raise ValueError(f"env.config.reward_weights: unknown terms {unknown} (known: {list(REWARD_TERMS)}), "
+            raise ValueError(f"env.config.reward_weights: unknown terms {unknown} (known: {list(REWARD_ERRORS)}), "
                              f"terms without a reward_scales entry {unscaled}")
         super().__init__(config, simulator, terrain, seed)
         n, dev = self.num_envs, self.device
@@ -186,17 +194,12 @@ class MimicEnv(BaseEnv):
 
     def compute_reward(self):
         s, ref, c = self.state, self.current_reference(), self.config
-        sq = {
-            "body_pos": R.body_pos_sq_error(s.body_pos, ref.body_pos),
-            "body_rot": R.body_rot_sq_error(s.body_rot, ref.body_rot),
-            "body_vel": R.body_pos_sq_error(s.body_vel, ref.body_vel),
-            "body_ang_vel": R.body_pos_sq_error(s.body_ang_vel, ref.body_ang_vel),
-            "root_height": (s.root_pos[:, 2] - ref.root_pos[:, 2]).square(),
-            "root_xy": (s.root_pos[:, :2] - ref.root_pos[:, :2]).square().sum(-1),
-        }
-        terms = {k: R.exp_kernel(sq[k], c.reward_scales[k]) for k in c.reward_weights}
-        total = sum(c.reward_weights[k] * terms[k] for k in terms)
-        terms["body_pos_error_m"] = sq["body_pos"].sqrt()
+        body_pos_sq = REWARD_ERRORS["body_pos"](s, ref)
+        weights = {k: w for k, w in c.reward_weights.items() if w}  # terms weighted 0 cost nothing
+        terms = {k: R.exp_kernel(body_pos_sq if k == "body_pos" else REWARD_ERRORS[k](s, ref), c.reward_scales[k])
+                 for k in weights}
+        total = sum(weights[k] * terms[k] for k in terms)
+        terms["body_pos_error_m"] = body_pos_sq.sqrt()
         return total, terms
 
     def task_terminated(self) -> torch.Tensor:
