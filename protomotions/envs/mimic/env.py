@@ -188,7 +188,7 @@ class MimicEnv(BaseEnv):
         """(N,) horizontal root distance to the target root, and (N,) mean body error relative to the roots
         (the pose alone): which of the two makes a clip fail tells drift from a bad pose."""
         s, ref = self.state, self.current_reference()
-        root_xy = (s.root_pos[:, :2] - ref.root_pos[:, :2]).norm(dim=-1)
+        root_xy = REWARD_ERRORS["root_xy"](s, ref).sqrt()
         pose = ((s.body_pos - s.root_pos[:, None]) - (ref.body_pos - ref.root_pos[:, None])).norm(dim=-1).mean(-1)
         return root_xy, pose
 
