@@ -6,7 +6,13 @@ from hydra import compose, initialize_config_module
 
 from protomotions.builders import ConfigError, dataclass_from_config
 from protomotions.envs.masked_mimic.obs import PER_BODY, masked_target_obs_h
-from protomotions.envs.steering import SteeringEnv, SteeringEnvConfig, steering_keyframes, steering_reward
+from protomotions.envs.steering import (
+    SteeringEnv,
+    SteeringEnvConfig,
+    keyframe_speed,
+    steering_keyframes,
+    steering_reward,
+)
 from protomotions.envs.steering.commands import SteeringCommands
 from protomotions.envs.steering.keyframe_task import fill_conditionable
 from protomotions.simulator.base import SimulatorConfig
@@ -140,6 +146,33 @@ def test_keyframes_turn_towards_the_command_on_an_arc_at_the_turn_rate():
     assert torch.allclose(unturned[0, :, 0, 1], 1.2 * offsets, atol=1e-6)
     with pytest.raises(ValueError, match="keyframe_turn_rate"):
         SteeringEnvConfig(keyframe_turn_rate=-1.0)
+
+
+def test_keyframe_speed_leads_a_lagging_character_and_holds_back_a_fast_one():
+    d = torch.tensor([[1.0, 0.0]]).expand(5, 2)
+    speed = torch.tensor([1.0, 1.0, 1.0, 0.0, 2.0])
+    vel = torch.tensor([[0.6, 0.3], [1.5, 0.0], [3.5, 0.0], [0.4, 0.0], [-0.5, 0.0]])  # sideways speed is ignored
+    led = keyframe_speed(vel, d, speed, gain=1.0, max_boost=1.0)
+    # 0.4 m/s behind -> 1.4; 0.5 ahead -> 0.5; far ahead -> 0 (never backwards); a stop while drifting -> 0;
+    # standing at the start of a 2 m/s command -> 2 + 2.5, capped at s* + 1
+    assert torch.allclose(led, torch.tensor([1.4, 0.5, 0.0, 0.0, 3.0]))
+    assert torch.equal(keyframe_speed(vel, d, speed, gain=0.0, max_boost=1.0), speed)
+    with pytest.raises(ValueError, match="keyframe_speed_gain"):
+        SteeringEnvConfig(keyframe_speed_gain=-0.5)
+
+
+def test_env_keyframes_run_at_the_corrected_speed():
+    offsets = torch.tensor([2, 6, 12, 20, 30]).float() * DT
+    reach = {}
+    for gain in (0.0, 1.0):
+        env = make_env(n=2, keyframe_speed_gain=gain, keyframe_turn_rate=0.0, motion_init_prob=0.0)
+        env.reset()  # the rest pose: standing still
+        env.commands.speed[:] = torch.tensor([0.5, 1.5])
+        pos, _ = env.pelvis_keyframes()
+        reach[gain] = (pos[:, -1, 0, :2] - env.state.root_pos[:, :2]).norm(dim=-1) / offsets[-1]
+        env.close()
+    assert torch.allclose(reach[0.0], torch.tensor([0.5, 1.5]), atol=1e-3)
+    assert torch.allclose(reach[1.0], torch.tensor([1.0, 2.5]), atol=2e-2)  # v ≈ 0: s* + (s* − 0), capped at s* + 1
 
 
 def test_expert_obs_reads_speed_times_tau_for_a_character_facing_the_command():

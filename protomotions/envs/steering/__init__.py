@@ -3,9 +3,10 @@
 from protomotions.envs.steering.env import (
     SteeringEnv,
     SteeringEnvConfig,
+    keyframe_speed,
     steering_errors,
     steering_keyframes,
     steering_reward,
 )
 
-__all__ = ["SteeringEnv", "SteeringEnvConfig", "steering_errors", "steering_keyframes", "steering_reward"]
+__all__ = ["SteeringEnv", "SteeringEnvConfig", "keyframe_speed", "steering_errors", "steering_keyframes", "steering_reward"]

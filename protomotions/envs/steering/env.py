@@ -17,7 +17,8 @@ Goal engineering (``steering_keyframes``): for keyframe offsets τ_k = keyframe_
 pelvis target lies on an arc of speed s* whose direction turns from the pelvis heading towards d at
 ``keyframe_turn_rate`` (1.5 rad/s) and then runs straight along d (with 0: xy = pelvis xy + d·s*·τ_k),
 z = terrain(xy) + nominal_pelvis_height, rotation = upright with yaw = the arc's direction, so the
-expert walks along d and turns to face it as a walker turns. Only the
+expert walks along d and turns to face it as a walker turns. The arc's speed is s* corrected by the
+pelvis' lag along d (``keyframe_speed``, gain ``keyframe_speed_gain``). Only the
 pelvis is visible (``conditioning``: its translation, or translation + rotation, on every keyframe);
 the other 5 conditionable bodies are hidden and zero-filled.
 
@@ -72,6 +73,16 @@ class SteeringEnvConfig(KeyframeTaskConfig):
     eval_max_direction_error_deg: float = 20.0
     marker_arrow_scale: float = 0.5
     """Marker arrow length (m) per m/s of target speed."""
+    keyframe_speed_gain: float = 1.5
+    """Goal engineering: the keyframes run at s* + gain·(s* − v·d) (``keyframe_speed``) instead of s*, so a
+    character that lags the command is led further ahead and one that runs past it is held back, as a
+    proportional controller does. 0 = s*, as every run before session 13 was trained (the shipped v5's
+    config.yaml says so). The keyframes start at the pelvis every step, so without it a lag is never made up:
+    expert v3 (epoch 1009) alone, 200 episodes, seed 1234, flat / complex: success 0.575 / 0.425 at gain 0,
+    0.755 / 0.58 at 1.0, 0.795 / 0.605 at 1.5, 0.795 / 0.635 at 2.0; joint jerk 435 / 465, 511 / 537, 578 / 625,
+    631 / 699 rad/s³ (the clips: 510)."""
+    keyframe_max_speed_boost: float = 1.0
+    """The keyframes' speed stays within [0, s* + this] m/s."""
     reward_speed_scale: float = 0.25
     """k of the reward exp(−k·[(s* − v·d)² + 0.1·‖v_⊥‖²]); 0.25 as in ProtoMotions. It is flat: a speed error of
     0.5 m/s still earns 0.94, so the v3 agent learned to walk 0.5-0.6 m/s slower than commands of 1.25-2 m/s
@@ -82,6 +93,9 @@ class SteeringEnvConfig(KeyframeTaskConfig):
         lo, hi = self.command_interval
         if not 0 < lo <= hi:
             raise ValueError(f"env.config.command_interval={self.command_interval}: need 0 < lo <= hi")
+        if self.keyframe_speed_gain < 0.0 or self.keyframe_max_speed_boost < 0.0:
+            raise ValueError(f"env.config.keyframe_speed_gain={self.keyframe_speed_gain}, keyframe_max_speed_boost="
+                             f"{self.keyframe_max_speed_boost}: need values >= 0 (0 = off)")
         if not 0.0 <= self.min_speed <= self.max_speed:
             raise ValueError(f"env.config.min_speed={self.min_speed}, max_speed={self.max_speed}: need 0 <= min <= max")
 
@@ -93,6 +107,16 @@ def steering_reward(vel_xy: torch.Tensor, direction: torch.Tensor, speed: torch.
     perp = vel_xy - along[:, None] * direction
     sq = (speed - along).square() + 0.1 * perp.square().sum(-1)
     return torch.where(along < 0, torch.zeros_like(along), exp_kernel(sq, scale))
+
+
+def keyframe_speed(vel_xy: torch.Tensor, direction: torch.Tensor, speed: torch.Tensor, gain: float,
+                   max_boost: float) -> torch.Tensor:
+    """The keyframes' speed (N,): s* + gain·(s* − v·d), within [0, s* + max_boost].
+    vel_xy, direction (N, 2) world; speed (N,) the command s*."""
+    if gain == 0.0:
+        return speed
+    along = (vel_xy * direction).sum(-1)
+    return torch.minimum((speed + gain * (speed - along)).clamp(min=0.0), speed + max_boost)
 
 
 def steering_keyframes(root_pos: torch.Tensor, direction: torch.Tensor, speed: torch.Tensor, offsets: torch.Tensor,
@@ -170,9 +194,12 @@ class SteeringEnv(KeyframeTaskEnv):
         return {"steering": torch.cat([d_h, self.commands.speed[:, None]], -1)}
 
     def pelvis_keyframes(self) -> tuple[torch.Tensor, torch.Tensor]:
-        return steering_keyframes(self.state.root_pos, self.commands.direction_w, self.commands.speed,
-                                  self.keyframe_offsets, self.keyframe_ground, self.config.nominal_pelvis_height,
-                                  heading_angle(self.state.root_rot), self.config.keyframe_turn_rate)
+        c, state = self.config, self.state
+        speed = keyframe_speed(state.root_vel[:, :2], self.commands.direction_w, self.commands.speed,
+                               c.keyframe_speed_gain, c.keyframe_max_speed_boost)
+        return steering_keyframes(state.root_pos, self.commands.direction_w, speed, self.keyframe_offsets,
+                                  self.keyframe_ground, c.nominal_pelvis_height, heading_angle(state.root_rot),
+                                  c.keyframe_turn_rate)
 
     def compute_reward(self):
         r = steering_reward(self.state.root_vel[:, :2], self.acted_direction, self.acted_speed,
@@ -203,4 +230,4 @@ class SteeringEnv(KeyframeTaskEnv):
         return [{"type": "arrow", "from": start, "to": end, "width": 0.03, "rgba": [0.0, 1.0, 1.0, 1.0]}]
 
 
-__all__ = ["SteeringEnv", "SteeringEnvConfig", "steering_errors", "steering_keyframes", "steering_reward"]
+__all__ = ["SteeringEnv", "SteeringEnvConfig", "keyframe_speed", "steering_errors", "steering_keyframes", "steering_reward"]
