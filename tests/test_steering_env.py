@@ -154,7 +154,7 @@ def test_keyframe_speed_leads_a_lagging_character_and_holds_back_a_fast_one():
     vel = torch.tensor([[0.6, 0.3], [1.5, 0.0], [3.5, 0.0], [0.4, 0.0], [-0.5, 0.0]])  # sideways speed is ignored
     led = keyframe_speed(vel, d, speed, gain=1.0, max_boost=1.0)
     # 0.4 m/s behind -> 1.4; 0.5 ahead -> 0.5; far ahead -> 0 (never backwards); a stop while drifting -> 0;
-    # standing at the start of a 2 m/s command -> 2 + 2.5, capped at s* + 1
+    # walking backwards at 0.5 m/s on a 2 m/s command -> 2 + 2.5, capped at s* + 1
     assert torch.allclose(led, torch.tensor([1.4, 0.5, 0.0, 0.0, 3.0]))
     assert torch.equal(keyframe_speed(vel, d, speed, gain=0.0, max_boost=1.0), speed)
     with pytest.raises(ValueError, match="keyframe_speed_gain"):
