@@ -245,7 +245,9 @@ class MimicEnv(BaseEnv):
                 err_count += alive.float()
                 ended_early = alive & terminated[:m]
                 first_fail = ok & (ended_early | (alive & (mean_err > self.config.success_threshold)))
-                fail_parts = torch.where(first_fail[:, None], torch.stack(self.tracking_error_parts(), -1)[:m], fail_parts)
+                if first_fail.any():  # most steps fail no clip: skip the second pass over the reference
+                    fail_parts = torch.where(first_fail[:, None], torch.stack(self.tracking_error_parts(), -1)[:m],
+                                             fail_parts)
                 ok &= ~first_fail
                 fell |= ended_early & self.fallen()[:m]
                 alive &= ~(terminated[:m] | truncated[:m])
